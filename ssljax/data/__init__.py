@@ -1,0 +1,11 @@
+"""Data: sources (TFDS, generated, shipped), host pipeline, device augmentation.
+
+Importing this package registers the `hierarchical_shapes` and `mnist5k` TFDS
+builders, so `tfds.data_source("hierarchical_shapes", ...)` works anywhere.
+"""
+
+from ssljax.data import hierarchical_shapes
+from ssljax.data import mnist5k
+from ssljax.data.sources import DatasetError
+from ssljax.data.sources import load_source
+from ssljax.data.sources import SHIPPED

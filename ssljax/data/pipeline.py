@@ -1,0 +1,251 @@
+"""Host input pipeline: grain over a random-access source, to global jax.Arrays.
+
+Training: global shuffle (new permutation each epoch, seeded), per-process
+disjoint strides, multi-crop on the host (random-resized crop + flip; colour
+and blur run on device, see `ssljax.data.augment`), per-host batching. The
+returned grain iterator has `get_state()`/`set_state()` for checkpoints.
+
+Evaluation: deterministic resize + centre crop, no shuffle, every example
+exactly once; the last batch is padded and carries `mask == False` on padding.
+
+Batches are dicts of numpy arrays, per host:
+  train: "global" uint8 [b, G_views, G, G, 3], "local" uint8 [b, L_views, L, L, 3]
+         (absent when there are no local views), the source's label fields
+         (int32 [b]), "index" int64 [b] (position of the example in the split).
+  eval:  "image" uint8 [b, S, S, 3], labels, "index", "mask" bool [b].
+"""
+
+import dataclasses
+import math
+from typing import Sequence
+
+import grain
+import jax
+import numpy as np
+from PIL import Image
+
+LABEL_KEYS = ("label", "coarse_label")
+
+
+@dataclasses.dataclass(frozen=True)
+class Crops:
+  """Multi-crop recipe. Defaults: two global crops at 224 px, no local crops.
+
+  MVEB / DINO-style multi-crop: `Crops(2, 224, (0.4, 1.0), 6, 96, (0.05, 0.4))`.
+  Scales are fractions of the source image area (torchvision semantics);
+  aspect ratios are drawn log-uniformly in `ratio`.
+  """
+  num_global: int = 2
+  global_size: int = 224
+  global_scale: tuple[float, float] = (0.08, 1.0)
+  num_local: int = 0
+  local_size: int = 96
+  local_scale: tuple[float, float] = (0.05, 0.4)
+  ratio: tuple[float, float] = (3 / 4, 4 / 3)
+  flip: bool = True
+
+
+# ----------------------------------------------------------------------------
+# Host-side image ops (numpy + PIL; resampling in C, antialiased).
+# ----------------------------------------------------------------------------
+def crop_box(rng, height, width, scale, ratio):
+  """torchvision RandomResizedCrop box (top, left, h, w): 10 tries, then a
+  centre crop clamped to `ratio`."""
+  area = height * width
+  log_ratio = np.log(ratio)
+  for _ in range(10):
+    target = area * rng.uniform(*scale)
+    aspect = math.exp(rng.uniform(*log_ratio))
+    w = int(round(math.sqrt(target * aspect)))
+    h = int(round(math.sqrt(target / aspect)))
+    if 0 < w <= width and 0 < h <= height:
+      return int(rng.integers(0, height - h + 1)), int(
+          rng.integers(0, width - w + 1)), h, w
+  in_ratio = width / height
+  if in_ratio < ratio[0]:
+    w, h = width, int(round(width / ratio[0]))
+  elif in_ratio > ratio[1]:
+    h, w = height, int(round(height * ratio[1]))
+  else:
+    w, h = width, height
+  return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _resize(image, size, box=None):
+  """Crops `box` (top, left, h, w) and resizes to size×size, bilinear."""
+  pil = Image.fromarray(image)
+  if box is not None:
+    top, left, h, w = box
+    pil = pil.crop((left, top, left + w, top + h))
+  if pil.size != (size, size):
+    pil = pil.resize((size, size), Image.BILINEAR)
+  return np.asarray(pil)
+
+
+def _rgb(image):
+  return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+
+
+def random_resized_crop(image, rng, size, scale, ratio=(3 / 4, 4 / 3),
+                        flip=True):
+  """One random-resized crop of a uint8 H×W×3 image, flipped w.p. 1/2."""
+  out = _resize(image, size, crop_box(rng, *image.shape[:2], scale, ratio))
+  if flip and rng.random() < 0.5:
+    out = out[:, ::-1]
+  return out
+
+
+def center_crop(image, size, crop_fraction=1.0):
+  """Resize so the shorter side is size/crop_fraction, centre crop size×size."""
+  h, w = image.shape[:2]
+  side = min(h, w) * crop_fraction  # source pixels that map onto the crop
+  top, left = (h - side) / 2, (w - side) / 2
+  box = (int(round(top)), int(round(left)), int(round(side)), int(round(side)))
+  return _resize(image, size, box)
+
+
+def _labels(example, keys):
+  return {k: np.int32(example[k]) for k in keys if k in example}
+
+
+class MultiCrop(grain.transforms.RandomMap):
+  """All views of an example come from the same decoded image."""
+
+  def __init__(self, crops: Crops, label_keys: Sequence[str] = LABEL_KEYS):
+    self.crops, self.label_keys = crops, tuple(label_keys)
+
+  def random_map(self, element, rng):
+    index, example = element
+    c, image = self.crops, _rgb(example["image"])
+    out = _labels(example, self.label_keys)
+    out["index"] = np.int64(index)
+    out["global"] = np.stack([
+        random_resized_crop(image, rng, c.global_size, c.global_scale,
+                            c.ratio, c.flip) for _ in range(c.num_global)])
+    if c.num_local:
+      out["local"] = np.stack([
+          random_resized_crop(image, rng, c.local_size, c.local_scale,
+                              c.ratio, c.flip) for _ in range(c.num_local)])
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Iterators.
+# ----------------------------------------------------------------------------
+def _process(process_index, process_count):
+  if process_index is None:
+    process_index = jax.process_index()
+  if process_count is None:
+    process_count = jax.process_count()
+  return process_index, process_count
+
+
+def host_batch_size(global_batch, process_count):
+  if global_batch % process_count:
+    raise ValueError(
+        f"Global batch {global_batch} is not divisible by the process count "
+        f"{process_count}; choose a multiple of {process_count}.")
+  return global_batch // process_count
+
+
+def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
+                   num_epochs=None, label_keys=LABEL_KEYS, worker_count=0,
+                   num_threads=16, prefetch=64, process_index=None,
+                   process_count=None):
+  """Infinite (or `num_epochs`) iterator of per-host multi-crop batches.
+
+  Example j of the global shuffled stream and its crops depend only on (seed,
+  j): every process count sees the same global stream; process p takes
+  positions p, p+P, ... Each epoch drops the last len % P examples so every
+  process sees equally many; batches may straddle epoch boundaries.
+  Crops are seeded by position in the stream, so they differ across epochs.
+
+  Args:
+    source: random-access source (`load_source(...)` or any sequence of dicts
+      with "image" uint8 H×W×{1,3}).
+    global_batch: examples per step summed over processes.
+    crops: the multi-crop recipe.
+    seed: shuffle and crop seed.
+    num_epochs: None repeats forever.
+    label_keys: fields copied through when present.
+    worker_count: grain worker processes (0: in-process threads only).
+    num_threads: grain reader threads per process / worker.
+    prefetch: elements buffered by the reader threads.
+    process_index, process_count: default to jax.process_index()/count().
+
+  Returns:
+    A grain DatasetIterator (`next(it)` -> batch dict; `get_state()`,
+    `set_state(state)` for exact resumption).
+  """
+  p, num_p = _process(process_index, process_count)
+  batch = host_batch_size(global_batch, num_p)
+  n_keep = len(source) - len(source) % num_p
+  if n_keep < global_batch:
+    raise ValueError(f"The split has {len(source)} examples, fewer than one "
+                     f"global batch ({global_batch}); lower the batch size.")
+  ds = grain.MapDataset.source(source).map_with_index(lambda i, x: (i, x))
+  ds = ds.shuffle(seed=seed).random_map(MultiCrop(crops, label_keys),
+                                        seed=seed)
+  ds = ds[p:n_keep:num_p].repeat(num_epochs)
+  read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
+  it = ds.to_iter_dataset(read).batch(batch, drop_remainder=True)
+  if worker_count > 0:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+  return iter(it)
+
+
+class _EvalExample(grain.transforms.Map):
+  """Index -> centre-cropped example; indices past the split are padding."""
+
+  def __init__(self, source, size, crop_fraction, label_keys):
+    self.source, self.size = source, size
+    self.crop_fraction, self.label_keys = crop_fraction, tuple(label_keys)
+    self.labels = _labels(source[0], self.label_keys)
+
+  def map(self, index):
+    if index >= len(self.source):
+      out = {k: np.int32(0) for k in self.labels}
+      out["image"] = np.zeros((self.size, self.size, 3), np.uint8)
+      out.update(index=np.int64(-1), mask=np.bool_(False))
+      return out
+    example = self.source[index]
+    out = _labels(example, self.label_keys)
+    out["image"] = center_crop(_rgb(example["image"]), self.size,
+                               self.crop_fraction)
+    out.update(index=np.int64(index), mask=np.bool_(True))
+    return out
+
+
+def eval_iterator(source, *, global_batch, image_size, crop_fraction=1.0,
+                  label_keys=LABEL_KEYS, num_threads=16, process_index=None,
+                  process_count=None):
+  """One pass over `source` in order, every example exactly once.
+
+  The split is padded up to a whole number of global batches; all processes
+  yield the same number of batches (so collective steps stay in lockstep).
+  `crop_fraction` is the centre crop's share of the shorter side (0.875 is the
+  ImageNet convention; 1.0 keeps the whole image, for 32 px datasets).
+  """
+  p, num_p = _process(process_index, process_count)
+  batch = host_batch_size(global_batch, num_p)
+  num_batches = -(-len(source) // global_batch)
+  ds = grain.MapDataset.range(num_batches * global_batch)[p::num_p]
+  ds = ds.map(_EvalExample(source, image_size, crop_fraction, label_keys))
+  read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=64)
+  return iter(ds.to_iter_dataset(read).batch(batch))
+
+
+def num_eval_batches(num_examples, global_batch):
+  return -(-num_examples // global_batch)
+
+
+# ----------------------------------------------------------------------------
+# Host batches -> global jax.Arrays.
+# ----------------------------------------------------------------------------
+def to_global(batch, mesh, data_axis="data"):
+  """Per-host numpy batch -> global jax.Arrays sharded on dim 0 over
+  `data_axis` of `mesh` (the global batch is the concatenation over hosts)."""
+  sharding = jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(data_axis))
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)

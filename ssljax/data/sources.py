@@ -1,0 +1,94 @@
+"""Random-access data sources: any TFDS dataset by name, read without TensorFlow.
+
+`load_source` wraps `tfds.data_source` (array_record files, random access)
+with errors that say what to do. Datasets that ssljax generates or ships
+(`SHIPPED`) build themselves offline on first use; every other TFDS dataset must
+be prepared beforehand in array_record format, e.g. on a machine with internet:
+
+    pip install tensorflow-datasets tensorflow   # tensorflow only for building
+    tfds build cifar100 --data_dir=DATA_DIR --file_format=array_record
+"""
+
+import difflib
+import os
+
+import tensorflow_datasets as tfds
+
+# Builders defined in ssljax; importing ssljax.data registers them with TFDS.
+SHIPPED = ("hierarchical_shapes", "mnist5k")
+
+
+class DatasetError(ValueError):
+  """A dataset could not be opened; the message says what to do."""
+
+
+def _check_name(name):
+  base = name.split("/")[0].split(":")[0]
+  known = tfds.list_builders(with_community_datasets=False)
+  if base in known:
+    return
+  close = difflib.get_close_matches(base, known, n=3)
+  hint = f" Did you mean: {', '.join(close)}?" if close else ""
+  raise DatasetError(
+      f"Unknown dataset {base!r}.{hint} Datasets that ship with ssljax (no "
+      f"download): {', '.join(SHIPPED)}. Any TFDS image dataset also works "
+      "(e.g. cifar10, cifar100, stl10, imagenet2012); full list: "
+      "tfds.list_builders().")
+
+
+def _prepare_hint(name, data_dir):
+  where = data_dir or "~/tensorflow_datasets"
+  return (f"Prepare it in array_record format where there is internet, then "
+          f"point data_dir at that folder (local or gs://): `tfds build "
+          f"{name} --data_dir={where} --file_format=array_record`. "
+          "Manual-download datasets such as imagenet2012 also need "
+          "--manual_dir; see the TFDS catalog page of the dataset.")
+
+
+def load_source(name, split, data_dir=None, download=None):
+  """Opens `split` of TFDS dataset `name` as a random-access source.
+
+  Args:
+    name: TFDS name, optionally with config and version (`"cifar100"`,
+      `"hierarchical_shapes/64"`).
+    split: TFDS split string, slicing allowed (`"train[:90%]"`).
+    data_dir: folder holding prepared datasets (local or gs://); None for the
+      TFDS default (~/tensorflow_datasets or $TFDS_DATA_DIR).
+    download: build the dataset if missing. Default: True for datasets that
+      ssljax ships or generates (offline), False for all others.
+
+  Returns:
+    A sequence: `len(src)` examples, `src[i]` a dict of numpy values.
+  """
+  _check_name(name)
+  base = name.split("/")[0].split(":")[0]
+  if download is None:
+    download = base in SHIPPED
+  if (data_dir and not str(data_dir).startswith("gs://")
+      and not os.path.isdir(data_dir) and not download):
+    raise DatasetError(
+        f"data_dir {data_dir!r} does not exist. Create it and prepare "
+        f"{name!r} there, or pass the folder that holds prepared TFDS "
+        f"datasets. {_prepare_hint(name, data_dir)}")
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir,
+                            download=download)
+  except (NotImplementedError, FileNotFoundError, AssertionError) as e:
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+      raise DatasetError(
+          f"Dataset {name!r} is not prepared in {builder.data_dir!r}. "
+          f"{_prepare_hint(name, data_dir)}") from e
+    if "file format" in str(e).lower():
+      raise DatasetError(
+          f"Dataset {name!r} in {builder.data_dir!r} is in a sequential file "
+          "format; ssljax needs random access. "
+          f"{_prepare_hint(name, data_dir)}") from e
+    raise
+  except ValueError as e:
+    if "split" in str(e).lower():
+      splits = list(tfds.builder(name, data_dir=data_dir).info.splits)
+      raise DatasetError(f"Unknown split {split!r} of {name!r}; valid splits: "
+                         f"{', '.join(splits)} (slicing such as "
+                         "'train[:90%]' is allowed).") from e
+    raise

@@ -1,0 +1,60 @@
+"""MLP heads: projectors and predictors, from a spec string like "8192-8192-8192".
+
+Hidden layers are Linear + BatchNorm + ReLU; the last layer is Linear only
+(optionally followed by a BatchNorm without affine parameters, as in SimSiam /
+MoCo v3). Conventions of the reference implementations:
+  VICReg:  hidden bias True,  last bias False.
+  BYOL:    hidden bias True,  last bias True   (predictor likewise).
+  MVEB:    hidden bias False, last bias True.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+def parse_spec(spec):
+  try:
+    dims = tuple(int(s) for s in str(spec).split("-"))
+  except ValueError:
+    dims = ()
+  if not dims or min(dims) <= 0:
+    raise ValueError(f"Bad MLP spec {spec!r}: expected positive layer widths "
+                     "joined by '-', e.g. '8192-8192-8192'.")
+  return dims
+
+
+class MLP(nn.Module):
+  """Returns [n, last width] in float32 (losses are computed in float32)."""
+  spec: str
+  hidden_bias: bool = True
+  last_bias: bool = True
+  last_bn: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    dims = parse_spec(self.spec)
+    x = x.astype(self.dtype)
+    for i, d in enumerate(dims[:-1]):
+      x = nn.Dense(d, use_bias=self.hidden_bias, dtype=self.dtype,
+                   name=f"fc{i + 1}")(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                       epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}")(x)
+      x = nn.relu(x)
+    x = nn.Dense(dims[-1], use_bias=self.last_bias, dtype=self.dtype,
+                 name=f"fc{len(dims)}")(x)
+    if self.last_bn:
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                       epsilon=1e-5, use_scale=False, use_bias=False,
+                       dtype=self.dtype, name=f"bn{len(dims)}")(x)
+    return x.astype(jnp.float32)
+
+
+def projector(spec, **kw):
+  return MLP(spec, **kw)
+
+
+def predictor(spec, **kw):
+  return MLP(spec, **kw)

@@ -1,0 +1,82 @@
+"""ResNet v1.5 trunks (He et al. 2016; stride on the 3×3 conv of bottlenecks).
+
+Matches torchvision's resnet18/34/50 without the classifier (ResNet-50 trunk:
+23,508,032 parameters). Options: `stem="cifar"` (3×3 stride-1 conv, no max-pool,
+for 32 px inputs), `zero_init_residual` (last BN scale of every residual block
+starts at 0, as in MVEB / Goyal et al.), `width` (channels of the first stage).
+BatchNorm: momentum 0.9 (torch 0.1), eps 1e-5; under jit with a batch sharded
+over devices its statistics are over the global batch (sync BN).
+"""
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class Block(nn.Module):
+  """Basic (two 3×3) or bottleneck (1×1, 3×3, 1×1 ×4) residual block."""
+  features: int
+  strides: int
+  bottleneck: bool
+  zero_init_residual: bool
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x, train):
+    conv = lambda f, k, s, name: nn.Conv(
+        f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
+        dtype=self.dtype, name=name)
+    norm = lambda name, zero=False: nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, epsilon=1e-5,
+        dtype=self.dtype, name=name,
+        scale_init=nn.initializers.zeros if zero else nn.initializers.ones)
+    out_features = self.features * (4 if self.bottleneck else 1)
+    if self.bottleneck:
+      y = nn.relu(norm("bn1")(conv(self.features, 1, 1, "conv1")(x)))
+      y = nn.relu(norm("bn2")(conv(self.features, 3, self.strides, "conv2")(y)))
+      y = norm("bn3", self.zero_init_residual)(
+          conv(out_features, 1, 1, "conv3")(y))
+    else:
+      y = nn.relu(norm("bn1")(conv(self.features, 3, self.strides, "conv1")(x)))
+      y = norm("bn2", self.zero_init_residual)(
+          conv(out_features, 3, 1, "conv2")(y))
+    if x.shape[-1] != out_features or self.strides != 1:
+      x = norm("down_bn")(conv(out_features, 1, self.strides, "down_conv")(x))
+    return nn.relu(x + y)
+
+
+class ResNet(nn.Module):
+  """Returns (representation [n, C] after global average pooling,
+  {"stem", "stage1".."stage4": feature maps [n, h, w, c]})."""
+  stage_sizes: Sequence[int]
+  bottleneck: bool
+  width: int = 64
+  stem: str = "imagenet"
+  zero_init_residual: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    if self.stem not in ("imagenet", "cifar"):
+      raise ValueError(f"Unknown stem {self.stem!r}; valid: imagenet, cifar.")
+    x = x.astype(self.dtype)
+    if self.stem == "imagenet":
+      x = nn.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
+                  use_bias=False, dtype=self.dtype, name="stem_conv")(x)
+    else:
+      x = nn.Conv(self.width, (3, 3), (1, 1), padding=[(1, 1)] * 2,
+                  use_bias=False, dtype=self.dtype, name="stem_conv")(x)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                     epsilon=1e-5, dtype=self.dtype, name="stem_bn")(x)
+    x = nn.relu(x)
+    if self.stem == "imagenet":
+      x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1)] * 2)
+    inter = {"stem": x}
+    for i, num_blocks in enumerate(self.stage_sizes):
+      for j in range(num_blocks):
+        x = Block(self.width * 2**i, 2 if (i > 0 and j == 0) else 1,
+                  self.bottleneck, self.zero_init_residual, self.dtype,
+                  name=f"stage{i + 1}_block{j + 1}")(x, train)
+      inter[f"stage{i + 1}"] = x
+    return jnp.mean(x, axis=(1, 2)), inter

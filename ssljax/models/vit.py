@@ -1,0 +1,74 @@
+"""Vision Transformer trunks (Dosovitskiy et al. 2021), pre-norm.
+
+Parameter counts match timm's trunks without a head (ViT-B/16: 85,798,656).
+`pool="cls"` uses a class token; `pool="gap"` drops it and averages the patch
+tokens after the final LayerNorm. The learned position embedding is defined on
+the `image_size` grid and bicubically resized for other input sizes (e.g. the
+96 px local crops of multi-crop), as DINO does.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class Block(nn.Module):
+  num_heads: int
+  mlp_ratio: int
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x):
+    d = x.shape[-1]
+    y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln1")(x)
+    y = nn.MultiHeadDotProductAttention(
+        self.num_heads, dtype=self.dtype, name="attn")(y, y)
+    x = x + y
+    y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln2")(x)
+    y = nn.Dense(d * self.mlp_ratio, dtype=self.dtype, name="fc1")(y)
+    y = nn.Dense(d, dtype=self.dtype, name="fc2")(nn.gelu(y, approximate=False))
+    return x + y
+
+
+class ViT(nn.Module):
+  """Returns (representation [n, D], {"block1".."blockL": tokens [n, T, D]})."""
+  width: int
+  depth: int
+  num_heads: int
+  patch_size: int = 16
+  image_size: int = 224
+  mlp_ratio: int = 4
+  pool: str = "cls"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    del train  # no dropout / BN in the trunk
+    if self.pool not in ("cls", "gap"):
+      raise ValueError(f"Unknown pool {self.pool!r}; valid: cls, gap.")
+    p = self.patch_size
+    x = nn.Conv(self.width, (p, p), (p, p), padding="VALID", dtype=self.dtype,
+                name="patch_embed")(x.astype(self.dtype))
+    n, gh, gw, d = x.shape
+    grid = self.image_size // p
+    pos = self.param("pos_embed", nn.initializers.normal(0.02),
+                     (1, grid, grid, d))
+    if (gh, gw) != (grid, grid):
+      pos = jax.image.resize(pos, (1, gh, gw, d), "bicubic")
+    x = (x + pos.astype(self.dtype)).reshape(n, gh * gw, d)
+    if self.pool == "cls":
+      cls = self.param("cls_token", nn.initializers.normal(1e-6), (1, 1, d))
+      cls = cls + self.param("cls_pos_embed", nn.initializers.normal(0.02),
+                             (1, 1, d))
+      x = jnp.concatenate([jnp.broadcast_to(cls, (n, 1, d)).astype(self.dtype),
+                           x], axis=1)
+    inter = {}
+    for i in range(self.depth):
+      x = Block(self.num_heads, self.mlp_ratio, self.dtype,
+                name=f"block{i + 1}")(x)
+      inter[f"block{i + 1}"] = x
+    x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln_final")(x)
+    rep = x[:, 0] if self.pool == "cls" else jnp.mean(x, axis=1)
+    return rep, inter
