@@ -166,7 +166,7 @@ def augment_image(key, x, spec):
     x = jnp.where(u[2] < spec.p_blur, gaussian_blur(x, sigma), x)
   if spec.p_solarize > 0:
     x = jnp.where(u[3] < spec.p_solarize, solarize(x), x)
-  return x
+  return jnp.clip(x, 0.0, 1.0)  # blur and HSV round-trips overshoot by ~1 ulp
 
 
 def normalize(x, mean=IMAGENET_MEAN, std=IMAGENET_STD):

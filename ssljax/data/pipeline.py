@@ -19,6 +19,7 @@ import dataclasses
 import math
 from typing import Sequence
 
+from absl import flags
 import grain
 import jax
 import numpy as np
@@ -150,7 +151,7 @@ def host_batch_size(global_batch, process_count):
 
 def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
                    num_epochs=None, label_keys=LABEL_KEYS, worker_count=0,
-                   num_threads=16, prefetch=64, process_index=None,
+                   num_threads=4, prefetch=8, process_index=None,
                    process_count=None):
   """Infinite (or `num_epochs`) iterator of per-host multi-crop batches.
 
@@ -169,8 +170,8 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
     num_epochs: None repeats forever.
     label_keys: fields copied through when present.
     worker_count: grain worker processes (0: in-process threads only).
-    num_threads: grain reader threads per process / worker.
-    prefetch: elements buffered by the reader threads.
+    num_threads: reader threads per process / worker (each builds a batch).
+    prefetch: batches buffered by the reader threads.
     process_index, process_count: default to jax.process_index()/count().
 
   Returns:
@@ -183,13 +184,21 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
   if n_keep < global_batch:
     raise ValueError(f"The split has {len(source)} examples, fewer than one "
                      f"global batch ({global_batch}); lower the batch size.")
-  ds = grain.MapDataset.source(source).map_with_index(lambda i, x: (i, x))
+  n = len(source)
+  # Indices past the first epoch wrap around: i % n is the example's index.
+  ds = grain.MapDataset.source(source).map_with_index(lambda i, x: (i % n, x))
   ds = ds.shuffle(seed=seed).random_map(MultiCrop(crops, label_keys),
                                         seed=seed)
-  ds = ds[p:n_keep:num_p].repeat(num_epochs)
+  # Batching the MapDataset makes batch b a fixed set of stream positions, so
+  # the output does not depend on the number of threads or worker processes.
+  ds = ds[p:n_keep:num_p].repeat(num_epochs).batch(batch, drop_remainder=True)
   read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
-  it = ds.to_iter_dataset(read).batch(batch, drop_remainder=True)
+  it = ds.to_iter_dataset(read)
   if worker_count > 0:
+    # Grain's workers read absl flags; outside app.run (notebooks, tests)
+    # nothing parsed them, so take the defaults.
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
   return iter(it)
 
@@ -217,7 +226,7 @@ class _EvalExample(grain.transforms.Map):
 
 
 def eval_iterator(source, *, global_batch, image_size, crop_fraction=1.0,
-                  label_keys=LABEL_KEYS, num_threads=16, process_index=None,
+                  label_keys=LABEL_KEYS, num_threads=4, process_index=None,
                   process_count=None):
   """One pass over `source` in order, every example exactly once.
 
@@ -231,8 +240,8 @@ def eval_iterator(source, *, global_batch, image_size, crop_fraction=1.0,
   num_batches = -(-len(source) // global_batch)
   ds = grain.MapDataset.range(num_batches * global_batch)[p::num_p]
   ds = ds.map(_EvalExample(source, image_size, crop_fraction, label_keys))
-  read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=64)
-  return iter(ds.to_iter_dataset(read).batch(batch))
+  read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=8)
+  return iter(ds.batch(batch).to_iter_dataset(read))
 
 
 def num_eval_batches(num_examples, global_batch):

@@ -1,0 +1,25 @@
+"""Test setup: 8 emulated CPU devices, one shared prepared TFDS data_dir."""
+import os
+
+# Must be set before jax is imported anywhere.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A data_dir with hierarchical_shapes/32_small and mnist5k prepared."""
+  import ssljax.data  # pylint: disable=g-import-not-at-top
+  d = str(tmp_path_factory.mktemp("tfds"))
+  ssljax.data.load_source("hierarchical_shapes/32_small", "train", d)
+  ssljax.data.load_source("mnist5k", "train", d)
+  return d
+
+
+@pytest.fixture(scope="session")
+def shapes_train(data_dir):
+  import ssljax.data  # pylint: disable=g-import-not-at-top
+  return ssljax.data.load_source("hierarchical_shapes/32_small", "train",
+                                 data_dir)

@@ -1,0 +1,89 @@
+import hashlib
+import pathlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from ssljax.data import hierarchical_shapes as hs
+
+
+def test_hierarchy_sizes_and_coarse_is_function_of_fine():
+  assert hs.NUM_FINE >= 20 and hs.NUM_COARSE >= 4
+  coarse = hs.coarse_of(np.arange(hs.NUM_FINE))
+  assert sorted(set(coarse)) == list(range(hs.NUM_COARSE))
+  for f, name in enumerate(hs.FINE_NAMES):
+    assert name.startswith(hs.FAMILIES[coarse[f]])
+
+
+def test_generate_is_deterministic_and_order_independent():
+  x1, f1, c1 = hs.generate("train", 50, seed=3)
+  x2, f2, _ = hs.generate("train", 50, seed=3)
+  np.testing.assert_array_equal(x1, x2)
+  np.testing.assert_array_equal(f1, f2)
+  np.testing.assert_array_equal(c1, f1 // 5)
+  img, fine = hs.example(3, "train", 49, 32)
+  np.testing.assert_array_equal(img, x1[49])
+  assert fine == f1[49]
+  x3, _, _ = hs.generate("test", 50, seed=3)
+  assert not np.array_equal(x1, x3)
+
+
+def test_image_sizes():
+  for size in (32, 64, 224):
+    img, _ = hs.example(0, "train", 0, size)
+    assert img.shape == (size, size, 3) and img.dtype == np.uint8
+
+
+def test_class_lives_in_a_small_region():
+  """Same nuisance draw, different class: only the shape's pixels change."""
+  changed = []
+  for i in range(20):
+    imgs = [hs.render(np.random.default_rng(i), f, 32)
+            for f in (0, 7, 13, 19)]
+    for a in imgs[1:]:
+      changed.append(np.mean(np.any(a != imgs[0], axis=-1)))
+  assert 0.0 < np.mean(changed) < 0.15
+
+
+def test_nuisance_carries_most_pixel_variance():
+  x, fine, coarse = hs.generate("train", 2000, seed=0)
+  x = x.reshape(len(x), -1).astype(np.float64)
+  total = x.var(axis=0).sum()
+  for y in (fine, coarse):
+    means = np.stack([x[y == c].mean(0) for c in np.unique(y)])
+    between = (means[y] - x.mean(0)).var(axis=0).sum()
+    assert between / total < 0.02  # class explains < 2% of pixel variance
+
+
+def test_tfds_builder_byte_identical_builds(tmp_path):
+  digests = []
+  for run in ("a", "b"):
+    src = tfds.data_source("hierarchical_shapes/32_small", split="test",
+                           data_dir=str(tmp_path / run), download=True)
+    assert len(src) == 200
+    files = sorted((tmp_path / run).rglob("*.array_record-*"))
+    assert len(files) == 2
+    digests.append([hashlib.sha256(f.read_bytes()).hexdigest() for f in files])
+  assert digests[0] == digests[1]
+
+
+def test_builder_matches_generator(shapes_train):
+  assert len(shapes_train) == 1000
+  ex = shapes_train[5]
+  img, fine = hs.example(0, "train", 5, 32)
+  # TFDS stores examples under their key; record order is TFDS's shuffle, so
+  # find the record by content.
+  found = [i for i in range(len(shapes_train))
+           if np.array_equal(shapes_train[i]["image"], img)]
+  assert len(found) == 1
+  rec = shapes_train[found[0]]
+  assert rec["label"] == fine and rec["coarse_label"] == fine // 5
+  assert set(ex) >= {"image", "label", "coarse_label"}
+  labels = np.array([shapes_train[i]["label"] for i in range(200)])
+  assert len(np.unique(labels)) == hs.NUM_FINE
+
+
+def test_configs_registered():
+  names = [c.name for c in hs.HierarchicalShapes.BUILDER_CONFIGS]
+  assert {"32", "64", "224"} <= set(names)
+  assert pathlib.Path(hs.__file__).exists()
