@@ -17,6 +17,8 @@ INSTALL_REQUIRES = [
     "optax>=0.2.8",
     "orbax-checkpoint>=0.12.8",
     "pillow>=10.0",
+    "tensorboardx>=2.6",  # TensorBoard event files without TensorFlow
+    "tqdm>=4.60",
     "tensorflow-datasets>=4.9.10",  # used TF-free: data_source + array_record
 ]
 
@@ -40,4 +42,8 @@ setuptools.setup(
     python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
+    entry_points={"console_scripts": [
+        "ssljax-train=ssljax.main:run",
+        "ssljax-eval=ssljax.eval_main:run",
+    ]},
 )

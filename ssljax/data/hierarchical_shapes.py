@@ -171,6 +171,9 @@ class HierarchicalShapes(tfds.core.GeneratorBasedBuilder):
       HierarchicalShapesConfig(
           name="32_small", image_size=32, num_train=1000, num_test=200,
           description="32 px, 1k/200 examples: for tests and smoke runs."),
+      HierarchicalShapesConfig(
+          name="224_small", image_size=224, num_train=1000, num_test=200,
+          description="224 px, 1k/200 examples: for benchmarks."),
   ]
 
   def __init__(self, **kwargs):

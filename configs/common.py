@@ -1,0 +1,42 @@
+"""Defaults shared by every config; configs override what they change."""
+
+import ml_collections
+
+from ssljax.data import augment
+
+
+def base_config():
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.method = "vicreg"
+  c.loss = ml_collections.ConfigDict(
+      dict(sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0))
+  c.projector = "8192-8192-8192"
+  c.ema = ml_collections.ConfigDict(dict(base=0.996))
+  c.model = ml_collections.ConfigDict(dict(name="resnet50", dtype="float32"))
+  c.data = ml_collections.ConfigDict(dict(
+      dataset="imagenet2012", data_dir=ml_collections.FieldReference(
+          None, field_type=str),
+      train_split="train", eval_split="validation", label_key="label",
+      image_size=224, global_scale=(0.08, 1.0), num_global=2, num_local=0,
+      local_size=96, local_scale=(0.05, 0.4), crop_fraction=0.875,
+      mean=augment.IMAGENET_MEAN, std=augment.IMAGENET_STD,
+      worker_count=0, num_threads=4))
+  c.augment = "vicreg"
+  c.batch_size = 256
+  c.eval_batch_size = 512
+  c.num_epochs = 100
+  c.num_steps = ml_collections.FieldReference(None, field_type=int)
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name="lars", base_lr=0.2, weight_decay=1e-6, momentum=0.9,
+      trust_coefficient=0.001, warmup_epochs=10, warmup_start_factor=0.0,
+      end_factor=0.0, clip_norm=0.0))
+  c.probe = ml_collections.ConfigDict(dict(lr=1e-3, weight_decay=0.0))
+  c.knn = ml_collections.ConfigDict(dict(k=(20, 200), temperature=0.07))
+  c.nonfinite = "stop"
+  c.log_every = 50
+  c.eval_every = 0
+  c.checkpoint = ml_collections.ConfigDict(dict(every=1000, keep=3))
+  c.stop_after_steps = ml_collections.FieldReference(None, field_type=int)
+  c.progress = True
+  return c

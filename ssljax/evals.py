@@ -1,0 +1,128 @@
+"""Evaluations on frozen features (arrays n×d, integer labels), in jnp.
+
+  knn_accuracy   weighted cosine kNN (InstDisc / DINO / MVEB monitor)
+  linear_probe   L2-regularized multinomial logistic regression, strength
+                 chosen on a held-out part of train, then refit on all of it
+
+Memory of kNN is O(chunk × n_train): test points are processed in chunks.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def _l2n(x):
+  x = jnp.asarray(x, jnp.float32)
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@functools.partial(jax.jit, static_argnames=("ks", "num_classes", "chunk"))
+def _knn_correct(train_x, train_y, test_x, test_y, temperature, *, ks,
+                 num_classes, chunk):
+  n_test = test_x.shape[0]
+  pad = (-n_test) % chunk
+  test_x = jnp.pad(test_x, ((0, pad), (0, 0))).reshape(-1, chunk,
+                                                       test_x.shape[1])
+  test_y = jnp.pad(test_y, (0, pad), constant_values=-1).reshape(-1, chunk)
+  kmax = max(ks)
+
+  def one_chunk(args):
+    x, y = args
+    sim, idx = jax.lax.top_k(x @ train_x.T, kmax)  # [chunk, kmax], sorted
+    w = jnp.exp(sim / temperature)
+    onehot = jax.nn.one_hot(train_y[idx], num_classes) * w[..., None]
+    votes = jnp.cumsum(onehot, axis=1)  # votes of the top-k for every k
+    return jnp.stack([(votes[:, k - 1].argmax(-1) == y).sum() for k in ks])
+
+  return jax.lax.map(one_chunk, (test_x, test_y)).sum(0)
+
+
+def knn_accuracy(train_x, train_y, test_x, test_y, *, k=20, temperature=0.07,
+                 num_classes=None, chunk=256):
+  """Fraction of test points whose weighted top-k vote is correct.
+
+  Cosine similarity on L2-normalized features; each of the k nearest train
+  points votes for its label with weight exp(sim / temperature); the class
+  with the largest total wins (ties: lowest class index). `k` may be a tuple:
+  then a dict {k: accuracy} is returned, all from one top-max(k) search.
+  """
+  ks = tuple(k) if isinstance(k, (tuple, list)) else (k,)
+  train_y = jnp.asarray(train_y, jnp.int32)
+  if num_classes is None:
+    num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
+  if max(ks) > len(train_y):
+    raise ValueError(f"k={max(ks)} exceeds the {len(train_y)} train points.")
+  correct = _knn_correct(_l2n(train_x), train_y, _l2n(test_x),
+                         jnp.asarray(test_y, jnp.int32),
+                         jnp.float32(temperature), ks=ks,
+                         num_classes=num_classes, chunk=chunk)
+  acc = {kk: float(c) / len(test_y) for kk, c in zip(ks, np.asarray(correct))}
+  return acc if isinstance(k, (tuple, list)) else acc[ks[0]]
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "steps"))
+def _fit_logreg(x, y, l2, *, num_classes, steps):
+  """Full-batch L-BFGS on mean cross-entropy + l2/2·‖W‖² (bias unpenalized)."""
+  params = (jnp.zeros((x.shape[1], num_classes)), jnp.zeros((num_classes,)))
+
+  def objective(p):
+    logits = x @ p[0] + p[1]
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return ce + 0.5 * l2 * jnp.sum(jnp.square(p[0]))
+
+  opt = optax.lbfgs()
+  value_and_grad = optax.value_and_grad_from_state(objective)
+
+  def step(carry, _):
+    p, state = carry
+    value, grad = value_and_grad(p, state=state)
+    updates, state = opt.update(grad, state, p, value=value, grad=grad,
+                                value_fn=objective)
+    return (optax.apply_updates(p, updates), state), None
+
+  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None,
+                                length=steps)
+  return params
+
+
+def _accuracy(params, x, y):
+  return float(jnp.mean((x @ params[0] + params[1]).argmax(-1) == y))
+
+
+def linear_probe(train_x, train_y, test_x, test_y, *,
+                 l2_grid=(1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1), holdout=0.2,
+                 steps=300, seed=0):
+  """Linear probe with the standard offline protocol.
+
+  Features are standardized with train statistics. For each L2 strength in
+  `l2_grid` a multinomial logistic regression is fit (full-batch L-BFGS) on
+  (1 - holdout) of train and scored on the held-out rest; the best strength
+  is refit on all of train and scored on test.
+
+  Returns dict: test_accuracy, train_accuracy, l2, holdout_accuracy.
+  """
+  train_x = jnp.asarray(train_x, jnp.float32)
+  test_x = jnp.asarray(test_x, jnp.float32)
+  train_y = jnp.asarray(train_y, jnp.int32)
+  test_y = jnp.asarray(test_y, jnp.int32)
+  mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
+  train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd
+  num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
+  perm = np.random.default_rng(seed).permutation(len(train_y))
+  n_hold = int(len(perm) * holdout)
+  hold, fit = perm[:n_hold], perm[n_hold:]
+  scores = {}
+  for l2 in l2_grid:
+    p = _fit_logreg(train_x[fit], train_y[fit], jnp.float32(l2),
+                    num_classes=num_classes, steps=steps)
+    scores[l2] = _accuracy(p, train_x[hold], train_y[hold])
+  best = max(l2_grid, key=lambda l2: (scores[l2], l2))  # ties: stronger L2
+  p = _fit_logreg(train_x, train_y, jnp.float32(best),
+                  num_classes=num_classes, steps=steps)
+  return {"test_accuracy": _accuracy(p, test_x, test_y),
+          "train_accuracy": _accuracy(p, train_x, train_y),
+          "l2": best, "holdout_accuracy": scores[best]}

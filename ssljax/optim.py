@@ -1,0 +1,55 @@
+"""Optimizers and schedules (optax).
+
+Learning rate = base_lr × global_batch / 256, linear warm-up from
+`warmup_start_factor`·lr, then cosine decay to `end_factor`·lr.
+Weight decay (and, for LARS, the trust-ratio adaptation) applies only to
+kernels: biases and normalization scales/offsets (all ≤1-D parameters) are
+excluded, as in the LARS recipes of BYOL, VICReg and MVEB.
+"""
+
+import jax
+import optax
+
+OPTIMIZERS = ("lars", "adamw", "sgd")
+
+
+def peak_lr(cfg, global_batch):
+  return cfg.base_lr * global_batch / 256
+
+
+def schedule(cfg, global_batch, total_steps, steps_per_epoch):
+  lr = peak_lr(cfg, global_batch)
+  warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+  return optax.warmup_cosine_decay_schedule(
+      init_value=cfg.warmup_start_factor * lr, peak_value=lr,
+      warmup_steps=warmup, decay_steps=max(total_steps, warmup + 1),
+      end_value=cfg.end_factor * lr)
+
+
+def kernel_mask(params):
+  """True for weight matrices / conv kernels, False for biases and norms."""
+  return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make(cfg, global_batch, total_steps, steps_per_epoch):
+  """optax optimizer from cfg: name, base_lr, weight_decay, momentum,
+  trust_coefficient, warmup_epochs, warmup_start_factor, end_factor,
+  clip_norm (None or 0: no clipping)."""
+  lr = schedule(cfg, global_batch, total_steps, steps_per_epoch)
+  if cfg.name == "lars":
+    tx = optax.lars(lr, weight_decay=cfg.weight_decay,
+                    weight_decay_mask=kernel_mask,
+                    trust_coefficient=cfg.trust_coefficient,
+                    trust_ratio_mask=kernel_mask, momentum=cfg.momentum)
+  elif cfg.name == "adamw":
+    tx = optax.adamw(lr, weight_decay=cfg.weight_decay, mask=kernel_mask)
+  elif cfg.name == "sgd":
+    tx = optax.chain(
+        optax.add_decayed_weights(cfg.weight_decay, mask=kernel_mask),
+        optax.sgd(lr, momentum=cfg.momentum))
+  else:
+    raise ValueError(f"Unknown optimizer {cfg.name!r}; valid: "
+                     f"{', '.join(OPTIMIZERS)}.")
+  if cfg.get("clip_norm"):
+    tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), tx)
+  return tx, lr

@@ -1,0 +1,309 @@
+"""SSL pretraining: one jitted, sharded train step and the loop around it.
+
+Data flow per step: grain host batch (uint8 crops) -> global jax.Arrays sharded
+over the mesh's "data" axis -> [jit: on-device augmentation -> SSLModel on all
+views -> method loss + online probe -> optax update (+ EMA)] -> new state.
+Params are replicated; the batch is sharded, so BatchNorm and loss statistics
+are over the global batch. The host syncs with the device only at logging,
+evaluation and checkpoint steps.
+"""
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from ssljax import checkpoint
+from ssljax import methods
+from ssljax import models
+from ssljax import monitor
+from ssljax import optim
+import ssljax.data
+from ssljax.data import augment
+from ssljax.data import pipeline
+
+NONFINITE_POLICIES = ("stop", "skip")
+
+
+class NonFiniteError(FloatingPointError):
+  pass
+
+
+# ============================================================================
+# State.
+# ============================================================================
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array             # raw uint32 key, saved in checkpoints
+  ema_params: Any            # EMA target network (None without EMA)
+  ema_batch_stats: Any
+  num_skipped: jax.Array     # updates dropped for non-finite loss/grads
+  first_nonfinite: jax.Array  # step of the first non-finite loss, or -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything static that the step functions close over."""
+  cfg: ml_collections.ConfigDict
+  method: Any
+  model: methods.SSLModel
+  tx: optax.GradientTransformation
+  lr_fn: Any
+  specs: tuple
+  mesh: jax.sharding.Mesh
+  total_steps: int
+  steps_per_epoch: int
+
+
+def build_model(cfg, num_classes):
+  method = methods.get(cfg.method)
+  encoder = models.build(cfg.model.name, **{
+      k: v for k, v in cfg.model.items() if k != "name"})
+  heads = method.heads(cfg)
+  mk = lambda kw: models.MLP(**kw, dtype=encoder.dtype) if kw else None
+  model = methods.SSLModel(
+      encoder=encoder, projector=mk(heads.get("projector")),
+      predictor=mk(heads.get("predictor")), num_classes=num_classes,
+      dtype=encoder.dtype)
+  return method, model
+
+
+def make_optimizer(cfg, total_steps, steps_per_epoch):
+  """Method optimizer on everything but the probe; AdamW on the probe."""
+  tx, lr_fn = optim.make(cfg.optimizer, cfg.batch_size, total_steps,
+                         steps_per_epoch)
+  probe_tx = optax.adamw(cfg.probe.lr, weight_decay=cfg.probe.weight_decay)
+  label = lambda params: {k: ("probe" if k == "probe" else "ssl")
+                          for k in params}
+  return optax.multi_transform({"ssl": tx, "probe": probe_tx}, label), lr_fn
+
+
+def make_mesh(devices=None):
+  devices = np.asarray(devices if devices is not None else jax.devices())
+  return jax.sharding.Mesh(devices.reshape(-1), ("data",))
+
+
+def setup(cfg, num_examples, num_classes, mesh=None):
+  mesh = mesh or make_mesh()
+  if cfg.batch_size % mesh.size:
+    raise ValueError(f"Global batch {cfg.batch_size} is not divisible by the "
+                     f"{mesh.size} devices; use a multiple of {mesh.size}.")
+  pipeline.host_batch_size(cfg.batch_size, jax.process_count())
+  if cfg.nonfinite not in NONFINITE_POLICIES:
+    raise ValueError(f"Unknown nonfinite policy {cfg.nonfinite!r}; valid: "
+                     f"{', '.join(NONFINITE_POLICIES)}.")
+  steps_per_epoch = num_examples // cfg.batch_size
+  total = cfg.get("num_steps") or int(cfg.num_epochs * steps_per_epoch)
+  method, model = build_model(cfg, num_classes)
+  tx, lr_fn = make_optimizer(cfg, total, steps_per_epoch)
+  specs = augment.view_specs(cfg.augment, cfg.data.num_global,
+                             cfg.data.num_local)
+  return Setup(cfg, method, model, tx, lr_fn, specs, mesh, total,
+               steps_per_epoch)
+
+
+def _sample_views(s):
+  d = s.cfg.data
+  return ([jnp.zeros((2, d.image_size, d.image_size, 3))] * d.num_global
+          + [jnp.zeros((2, d.local_size, d.local_size, 3))] * d.num_local)
+
+
+def init_state(s, seed):
+  """Initial TrainState, created directly with replicated sharding."""
+
+  def init():
+    key = jax.random.PRNGKey(seed)
+    variables = s.model.init(jax.random.fold_in(key, 1), _sample_views(s),
+                             train=False)
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    ema = s.method.EMA
+    return TrainState(
+        step=jnp.int32(0), params=params, batch_stats=stats,
+        opt_state=s.tx.init(params), rng=jax.random.fold_in(key, 2),
+        ema_params=params if ema else None,
+        ema_batch_stats=stats if ema else None,
+        num_skipped=jnp.int32(0), first_nonfinite=jnp.int32(-1))
+
+  repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
+  return jax.jit(init, out_shardings=repl)()
+
+
+# ============================================================================
+# Train step.
+# ============================================================================
+def ema_momentum(cfg, step, total_steps):
+  """m(t) = 1 - (1 - base)·(cos(πt/T) + 1)/2: base -> 1 (BYOL / MVEB)."""
+  base = cfg.ema.base
+  return 1 - (1 - base) * (jnp.cos(jnp.pi * step / total_steps) + 1) / 2
+
+
+def _finite(tree):
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
+                            for x in jax.tree.leaves(tree)]))
+
+
+def train_step(s, state, batch):
+  cfg = s.cfg
+  key = jax.random.fold_in(state.rng, state.step)
+  views = augment.augment_views(
+      jax.random.fold_in(key, 0), batch, s.specs, cfg.data.mean,
+      cfg.data.std, s.model.dtype)
+  num_global = cfg.data.num_global
+
+  def loss_fn(params):
+    out, new_vars = s.model.apply(
+        {"params": params, "batch_stats": state.batch_stats}, views,
+        train=True, mutable=["batch_stats"])
+    target = None
+    if s.method.EMA:
+      target, _ = s.model.apply(
+          {"params": state.ema_params, "batch_stats": state.ema_batch_stats},
+          views[:num_global], train=True, mutable=["batch_stats"])
+      target = jax.lax.stop_gradient(target)
+    loss, metrics = s.method.loss(out, target, cfg)
+    total = loss
+    if "logits" in out:
+      labels = batch[cfg.data.label_key]
+      ce = optax.softmax_cross_entropy_with_integer_labels(
+          out["logits"], labels).mean()
+      metrics["probe_loss"] = ce
+      metrics["probe_train_accuracy"] = jnp.mean(
+          out["logits"].argmax(-1) == labels)
+      total = loss + ce
+    return total, (loss, metrics, new_vars["batch_stats"])
+
+  grads, (loss, metrics, new_stats) = jax.grad(loss_fn, has_aux=True)(
+      state.params)
+  updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  new = state.replace(step=state.step + 1, params=params,
+                      batch_stats=new_stats, opt_state=opt_state)
+  if s.method.EMA:
+    m = ema_momentum(cfg, state.step, s.total_steps)
+    new = new.replace(
+        ema_params=jax.tree.map(lambda e, p: m * e + (1 - m) * p,
+                                state.ema_params, params),
+        ema_batch_stats=new_stats)
+    metrics["ema_momentum"] = m
+  # A non-finite loss or gradient never reaches the parameters: "skip" drops
+  # that update and counts it; "stop" freezes the state from then on and the
+  # loop raises at its next sync, so no checkpoint holds a later state.
+  ok = jnp.isfinite(loss) & _finite(grads)
+  apply = ok if cfg.nonfinite == "skip" else ok & (state.first_nonfinite < 0)
+  new = jax.tree.map(lambda a, b: jnp.where(apply, a, b), new,
+                     state.replace(step=state.step + 1))
+  new = new.replace(
+      num_skipped=state.num_skipped + (~ok).astype(jnp.int32),
+      first_nonfinite=jnp.where((state.first_nonfinite < 0) & ~ok,
+                                state.step, state.first_nonfinite))
+  metrics["lr"] = s.lr_fn(state.step)
+  metrics["num_skipped"] = new.num_skipped
+  return new, metrics
+
+
+def jit_train_step(s):
+  repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
+  data = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec("data"))
+  return jax.jit(functools.partial(train_step, s), in_shardings=(repl, data),
+                 out_shardings=(repl, repl), donate_argnums=0)
+
+
+# ============================================================================
+# Loop.
+# ============================================================================
+def train_and_evaluate(cfg, workdir, override_config=False):
+  """Pretrains per `cfg` in `workdir` (resuming if it holds a checkpoint),
+  evaluates, writes metrics.jsonl, TensorBoard events and summary.json."""
+  os.makedirs(workdir, exist_ok=True)
+  checkpoint.check_config(workdir, cfg, override_config)
+  d = cfg.data
+  train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
+  test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
+  num_classes = monitor.num_classes(train_src, d.label_key)
+  s = setup(cfg, len(train_src), num_classes)
+  if s.total_steps < 1:
+    raise ValueError(f"Nothing to train: {s.total_steps} steps.")
+  crops = pipeline.Crops(
+      num_global=d.num_global, global_size=d.image_size,
+      global_scale=tuple(d.global_scale), num_local=d.num_local,
+      local_size=d.local_size, local_scale=tuple(d.local_scale))
+  it = pipeline.train_iterator(
+      train_src, global_batch=cfg.batch_size, crops=crops, seed=cfg.seed,
+      worker_count=d.worker_count, num_threads=d.num_threads)
+  mngr = checkpoint.manager(workdir, cfg.checkpoint)
+  state = init_state(s, cfg.seed)
+  evaluator = monitor.Evaluator(cfg, s, train_src, test_src)
+  writer = monitor.Writer(workdir, enabled=jax.process_index() == 0)
+  summary_path = os.path.join(workdir, "summary.json")
+
+  state, resumed = checkpoint.restore_latest(mngr, state, it)
+  if not resumed:
+    writer.summary["random_init"] = evaluator.summary(state)
+    writer.write_summary(summary_path)
+  step = int(state.step)
+  logging.info("Training %s: %d steps (%d/epoch), from step %d.", cfg.method,
+               s.total_steps, s.steps_per_epoch, step)
+
+  step_fn = jit_train_step(s)
+  stop_at = s.total_steps
+  if cfg.get("stop_after_steps"):
+    stop_at = min(stop_at, step + cfg.stop_after_steps)
+  progress = monitor.Progress(s.total_steps, step, cfg.batch_size,
+                              enabled=cfg.progress and jax.process_index() == 0)
+  t_log, step_log = time.perf_counter(), step
+  while step < stop_at:
+    batch = pipeline.to_global(next(it), s.mesh)
+    state, metrics = step_fn(state, batch)
+    step += 1
+    last = step == stop_at
+    if step % cfg.log_every == 0 or last:
+      metrics = jax.device_get(metrics)  # host sync: logging steps only
+      _check_finite(cfg, state)
+      dt = time.perf_counter() - t_log
+      n = step - step_log
+      metrics.update(step=step, epoch=step / s.steps_per_epoch,
+                     seconds_per_step=dt / n,
+                     images_per_sec=n * cfg.batch_size / dt)
+      writer.scalars(step, metrics)
+      progress.update(step, metrics)
+      t_log, step_log = time.perf_counter(), step
+    if (cfg.eval_every and step % cfg.eval_every == 0) and not last:
+      writer.scalars(step, evaluator.monitor(state))
+    if step % cfg.checkpoint.every == 0 or last:
+      _check_finite(cfg, state)
+      checkpoint.save(mngr, step, state, it)
+  progress.close()
+  mngr.wait_until_finished()
+  if step >= s.total_steps:
+    results = evaluator.summary(state)
+    writer.scalars(step, {f"final/{k}": v for k, v in results.items()
+                          if isinstance(v, float)})
+    writer.summary["trained"] = results
+    writer.write_summary(summary_path)
+    monitor.print_summary(writer.summary)
+  writer.close()
+  return state
+
+
+def _check_finite(cfg, state):
+  bad = int(state.first_nonfinite)
+  if bad >= 0 and cfg.nonfinite == "stop":
+    raise NonFiniteError(
+        f"Non-finite loss or gradient at step {bad}; no update from that "
+        "step on was applied and no checkpoint was written after it. "
+        "Lower the learning rate, or set --config.nonfinite=skip to drop "
+        "such updates and continue.")
+

@@ -1,0 +1,58 @@
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from ssljax import optim
+
+
+def _cfg(**kw):
+  c = dict(name="lars", base_lr=0.2, weight_decay=1e-6, momentum=0.9,
+           trust_coefficient=0.001, warmup_epochs=2, warmup_start_factor=0.0,
+           end_factor=0.0, clip_norm=0.0)
+  c.update(kw)
+  return ml_collections.ConfigDict(c)
+
+
+def test_lr_scaling_and_schedule_shape():
+  cfg = _cfg(warmup_start_factor=1e-3, end_factor=1e-3)
+  lr = optim.schedule(cfg, global_batch=512, total_steps=100,
+                      steps_per_epoch=10)
+  peak = 0.2 * 512 / 256
+  np.testing.assert_allclose(lr(0), 1e-3 * peak, rtol=1e-4)
+  np.testing.assert_allclose(lr(20), peak, rtol=1e-5)
+  np.testing.assert_allclose(lr(100), 1e-3 * peak, rtol=1e-4)
+  assert lr(10) < lr(20) and lr(60) < lr(20)
+
+
+def test_lars_excludes_biases_and_norms_from_decay_and_adaptation():
+  params = {"kernel": jnp.full((4, 4), 2.0), "bias": jnp.full((4,), 2.0)}
+  grads = {"kernel": jnp.full((4, 4), 0.5), "bias": jnp.full((4,), 0.5)}
+  tx, _ = optim.make(_cfg(warmup_epochs=0, weight_decay=0.1), 256, 10, 1)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # bias: plain momentum SGD step, -lr * g (no decay, no trust ratio).
+  np.testing.assert_allclose(updates["bias"], -0.2 * 0.5, rtol=1e-5)
+  # kernel: trust ratio 0.001 * ||w|| / ||g + wd w|| scales the step.
+  g = 0.5 + 0.1 * 2.0
+  ratio = 0.001 * np.linalg.norm(np.full((4, 4), 2.0)) / np.linalg.norm(
+      np.full((4, 4), g))
+  np.testing.assert_allclose(updates["kernel"], -0.2 * ratio * g, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+def test_every_optimizer_decreases_a_quadratic(name):
+  params = {"w": jnp.ones((3, 3))}
+  tx, _ = optim.make(_cfg(name=name, warmup_epochs=0, base_lr=0.05,
+                          clip_norm=1.0), 256, 100, 10)
+  state = tx.init(params)
+  for _ in range(20):
+    g = {"w": 2 * params["w"]}
+    u, state = tx.update(g, state, params)
+    params = optax.apply_updates(params, u)
+  assert float(jnp.sum(params["w"] ** 2)) < 9.0
+
+
+def test_unknown_optimizer():
+  with pytest.raises(ValueError, match="valid: lars, adamw, sgd"):
+    optim.make(_cfg(name="lamb"), 256, 10, 1)
