@@ -39,4 +39,5 @@ def base_config():
   c.checkpoint = ml_collections.ConfigDict(dict(every=1000, keep=3))
   c.stop_after_steps = ml_collections.FieldReference(None, field_type=int)
   c.progress = True
+  c.summary_eval = True  # random-init and final kNN + linear probe
   return c

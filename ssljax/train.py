@@ -250,7 +250,7 @@ def train_and_evaluate(cfg, workdir, override_config=False):
   summary_path = os.path.join(workdir, "summary.json")
 
   state, resumed = checkpoint.restore_latest(mngr, state, it)
-  if not resumed:
+  if not resumed and cfg.summary_eval:
     writer.summary["random_init"] = evaluator.summary(state)
     writer.write_summary(summary_path)
   step = int(state.step)
@@ -287,7 +287,7 @@ def train_and_evaluate(cfg, workdir, override_config=False):
       checkpoint.save(mngr, step, state, it)
   progress.close()
   mngr.wait_until_finished()
-  if step >= s.total_steps:
+  if step >= s.total_steps and cfg.summary_eval:
     results = evaluator.summary(state)
     writer.scalars(step, {f"final/{k}": v for k, v in results.items()
                           if isinstance(v, float)})

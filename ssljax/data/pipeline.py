@@ -1,7 +1,7 @@
 """Host input pipeline: grain over a random-access source, to global jax.Arrays.
 
-Training: global shuffle (new permutation each epoch, seeded), per-process
-disjoint strides, multi-crop on the host (random-resized crop + flip; colour
+Training: global shuffle (new permutation each epoch, seeded), each process
+a disjoint block of every global batch, multi-crop on the host (random-resized crop + flip; colour
 and blur run on device, see `ssljax.data.augment`), per-host batching. The
 returned grain iterator has `get_state()`/`set_state()` for checkpoints.
 
@@ -155,11 +155,12 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
                    process_count=None):
   """Infinite (or `num_epochs`) iterator of per-host multi-crop batches.
 
-  Example j of the global shuffled stream and its crops depend only on (seed,
-  j): every process count sees the same global stream; process p takes
-  positions p, p+P, ... Each epoch drops the last len % P examples so every
-  process sees equally many; batches may straddle epoch boundaries.
-  Crops are seeded by position in the stream, so they differ across epochs.
+  The global stream is the split shuffled anew each epoch (seeded), repeated;
+  example j of the stream and its crops depend only on (seed, j). Global
+  batch b is stream positions [b·B, (b+1)·B) in order, and process p yields
+  the p-th block of B/P of them, so the global array assembled from the
+  processes' blocks is the same for every process count (and the same
+  on-device augmentation draws follow). Batches may straddle epochs.
 
   Args:
     source: random-access source (`load_source(...)` or any sequence of dicts
@@ -180,18 +181,19 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
   """
   p, num_p = _process(process_index, process_count)
   batch = host_batch_size(global_batch, num_p)
-  n_keep = len(source) - len(source) % num_p
-  if n_keep < global_batch:
-    raise ValueError(f"The split has {len(source)} examples, fewer than one "
-                     f"global batch ({global_batch}); lower the batch size.")
   n = len(source)
+  if n < global_batch:
+    raise ValueError(f"The split has {n} examples, fewer than one global "
+                     f"batch ({global_batch}); lower the batch size.")
   # Indices past the first epoch wrap around: i % n is the example's index.
   ds = grain.MapDataset.source(source).map_with_index(lambda i, x: (i % n, x))
   ds = ds.shuffle(seed=seed).random_map(MultiCrop(crops, label_keys),
                                         seed=seed)
-  # Batching the MapDataset makes batch b a fixed set of stream positions, so
-  # the output does not depend on the number of threads or worker processes.
-  ds = ds[p:n_keep:num_p].repeat(num_epochs).batch(batch, drop_remainder=True)
+  # Batching the MapDataset makes each batch a fixed set of stream positions,
+  # so the output does not depend on the number of threads or workers.
+  ds = ds.repeat(num_epochs).batch(batch, drop_remainder=True)
+  stop = None if num_epochs is None else len(ds) - len(ds) % num_p
+  ds = ds[p:stop:num_p]
   read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
   it = ds.to_iter_dataset(read)
   if worker_count > 0:

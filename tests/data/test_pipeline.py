@@ -45,9 +45,10 @@ def test_two_processes_disjoint_and_cover_the_epoch(shapes_train):
 def test_global_stream_independent_of_process_count(shapes_train):
   one = _epoch(shapes_train, 0, 1)
   two = [_epoch(shapes_train, p, 2) for p in range(2)]
+  assert len(one) == 10 and len(two[0]) == len(two[1]) == 10
   for step, batch in enumerate(one):
     joined = np.concatenate([two[0][step], two[1][step]])
-    assert set(batch) == set(joined)
+    np.testing.assert_array_equal(batch, joined)  # same examples, same order
 
 
 def test_new_permutation_each_epoch(shapes_train):

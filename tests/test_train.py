@@ -1,0 +1,107 @@
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from ssljax import checkpoint
+from ssljax import train
+import ssljax.data
+from ssljax.data import pipeline
+from tests import helpers
+
+
+def _batch(cfg, data_dir, global_batch=32):
+  src = ssljax.data.load_source(cfg.data.dataset, "train", data_dir)
+  it = pipeline.train_iterator(src, global_batch=global_batch, seed=0,
+                               crops=pipeline.Crops(global_size=16))
+  return next(it)
+
+
+def _assert_trees_close(a, b, rtol, atol):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol,
+                               atol=atol)
+
+
+def test_one_device_equals_eight_devices(data_dir):
+  cfg = helpers.tiny_config(data_dir)
+  batch = _batch(cfg, data_dir)
+  out = {}
+  for n in (1, 8):
+    s = train.setup(cfg, 1000, 20, mesh=train.make_mesh(jax.devices()[:n]))
+    state = train.init_state(s, 0)
+    new, metrics = train.jit_train_step(s)(
+        state, pipeline.to_global(batch, s.mesh))
+    out[n] = jax.device_get((new.params, new.batch_stats, metrics))
+  np.testing.assert_allclose(out[1][2]["loss"], out[8][2]["loss"], rtol=1e-5)
+  _assert_trees_close(out[1][0], out[8][0], rtol=1e-5, atol=1e-6)
+  # BatchNorm statistics come from the global batch (sync BN).
+  _assert_trees_close(out[1][1], out[8][1], rtol=1e-5, atol=1e-6)
+
+
+def test_interrupted_run_is_bit_identical(data_dir, tmp_path):
+  cfg = helpers.tiny_config(data_dir, num_steps=6)
+  full = train.train_and_evaluate(cfg, str(tmp_path / "full"))
+  cut = helpers.tiny_config(data_dir, num_steps=6, stop_after_steps=3)
+  half = train.train_and_evaluate(cut, str(tmp_path / "cut"))
+  assert int(half.step) == 3
+  resumed = train.train_and_evaluate(cfg, str(tmp_path / "cut"))
+  assert int(resumed.step) == 6
+  for a, b in zip(jax.tree.leaves(jax.device_get(full)),
+                  jax.tree.leaves(jax.device_get(resumed))):
+    np.testing.assert_array_equal(a, b)
+  rows = [json.loads(l) for l in open(tmp_path / "cut" / "metrics.jsonl")]
+  assert [r["step"] for r in rows] == list(range(1, 7))
+  for r in rows:
+    assert {"loss", "repr_loss", "std_loss", "cov_loss", "lr", "epoch",
+            "images_per_sec", "seconds_per_step"} <= set(r)
+  assert os.listdir(tmp_path / "full" / "tb")
+
+
+def test_nonfinite_stop_raises_and_keeps_no_bad_checkpoint(data_dir, tmp_path):
+  cfg = helpers.tiny_config(data_dir, **{"data.std": (0.0, 0.0, 0.0)})
+  with pytest.raises(train.NonFiniteError, match="at step 0"):
+    train.train_and_evaluate(cfg, str(tmp_path))
+  mngr = checkpoint.manager(str(tmp_path), cfg.checkpoint)
+  assert mngr.latest_step() is None
+
+
+def test_nonfinite_skip_drops_updates_and_counts(data_dir, tmp_path):
+  cfg = helpers.tiny_config(data_dir, nonfinite="skip",
+                            **{"data.std": (0.0, 0.0, 0.0)})
+  s = train.setup(cfg, 1000, 20)
+  init = jax.device_get(train.init_state(s, cfg.seed).params)
+  state = train.train_and_evaluate(cfg, str(tmp_path))
+  assert int(state.num_skipped) == 4
+  for a, b in zip(jax.tree.leaves(init), jax.tree.leaves(state.params)):
+    np.testing.assert_array_equal(a, b)
+  rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert rows[-1]["num_skipped"] == 4
+
+
+def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
+  train.train_and_evaluate(helpers.tiny_config(data_dir, num_steps=2),
+                           str(tmp_path))
+  other = helpers.tiny_config(data_dir, num_steps=4,
+                              **{"loss.sim_coeff": 10.0})
+  with pytest.raises(ValueError, match="loss.sim_coeff: 25.0"):
+    train.train_and_evaluate(other, str(tmp_path))
+  state = train.train_and_evaluate(other, str(tmp_path), override_config=True)
+  assert int(state.step) == 4
+
+
+def test_bad_names_and_batch_sizes(data_dir):
+  with pytest.raises(ValueError, match="valid: vicreg"):
+    train.setup(helpers.tiny_config(data_dir, method="dino"), 1000, 20)
+  with pytest.raises(ValueError, match="valid: resnet18"):
+    train.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
+                1000, 20)
+  with pytest.raises(ValueError, match="valid: lars"):
+    train.setup(helpers.tiny_config(data_dir, **{"optimizer.name": "adam"}),
+                1000, 20)
+  with pytest.raises(ValueError, match="not divisible by the 8 devices"):
+    train.setup(helpers.tiny_config(data_dir, batch_size=36), 1000, 20)
+  with pytest.raises(ValueError, match="valid: stop, skip"):
+    train.setup(helpers.tiny_config(data_dir, nonfinite="ignore"), 1000, 20)
