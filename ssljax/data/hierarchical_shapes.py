@@ -4,10 +4,11 @@ Coarse class = shape family (disk, square, triangle, cross); fine class = the
 detail inside the family (solid, outline, outline+dot, striped, half). That is
 4 coarse x 5 fine-per-coarse = 20 fine classes, with `coarse = fine // 5`.
 
-The class lives in small, modest-contrast structure: the shape covers ~5-15% of
-the image and differs from the background by 0.12-0.25 in intensity. Nuisance
+The class lives in the shape, which covers ~10-30% of the image and differs
+from the background by 0.2-0.4 in intensity; the fine class only in its
+detail (1-3 px strokes at 32 px). Nuisance
 factors drawn independently of the class carry most of the pixel variance:
-background brightness, colour tint, two low-frequency gratings, pixel noise, and
+background brightness, colour tint, a smooth random texture, pixel noise, and
 the shape's position, scale, rotation and colour. So reconstruction and PCA put
 their capacity on nuisance (the learning-by-reconstruction setting), while a
 classifier must find the shape (a small CNN does; pixel-space linear models
@@ -75,14 +76,14 @@ def shape_sdf(fine, u, v, r):
   """SDF of fine class `fine` at shape-frame coordinates (u, v)."""
   family, detail = divmod(int(fine), len(DETAILS))
   d = _family_sdf(family, u, v, r)
-  w = max(0.1 * r, 0.6)  # half outline thickness, never thinner than ~1 px
+  w = max(0.14 * r, 0.7)  # half outline thickness: at least ~1.4 px
   if detail == 1:  # outline
     d = np.abs(d + w) - w
   elif detail == 2:  # outline + centre dot
-    d = np.minimum(np.abs(d + w) - w, np.hypot(u, v) - 0.28 * r)
+    d = np.minimum(np.abs(d + w) - w, np.hypot(u, v) - 0.3 * r)
   elif detail == 3:  # stripes across the shape
-    period = 0.55 * r
-    stripes = np.abs(np.mod(v, period) - period / 2) - 0.16 * r
+    period = 0.7 * r
+    stripes = np.abs(np.mod(v, period) - period / 2) - 0.19 * r
     d = np.maximum(d, stripes)
   elif detail == 4:  # half
     d = np.maximum(d, u)
@@ -92,23 +93,29 @@ def shape_sdf(fine, u, v, r):
 # ----------------------------------------------------------------------------
 # Rendering.
 # ----------------------------------------------------------------------------
+def smooth_noise(rng, size, sigma, std):
+  """Stationary Gaussian noise, Gaussian-blurred (σ px) via FFT, given std."""
+  white = rng.normal(size=(size, size))
+  f = np.fft.fftfreq(size)
+  gain = np.exp(-2 * (np.pi * sigma) ** 2 * (f[:, None] ** 2 + f[None] ** 2))
+  field = np.real(np.fft.ifft2(np.fft.fft2(white) * gain))
+  return (field * (std / (field.std() + 1e-8))).astype(np.float32)
+
+
 def render(rng, fine, size):
   """Renders one uint8 (size, size, 3) image of class `fine`."""
   yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
   s = size / 32.0  # nuisance parameters are defined at 32 px and scaled.
 
-  # Background: brightness + two low-frequency gratings, tinted, noisy.
-  bg = np.full((size, size), rng.uniform(0.25, 0.75), np.float32)
-  for _ in range(2):
-    theta, freq = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 2.5) / size
-    phase, amp = rng.uniform(0, 2 * np.pi), rng.uniform(0.08, 0.2)
-    proj = xx * np.cos(theta) + yy * np.sin(theta)
-    bg += amp * np.sin(2 * np.pi * freq * proj + phase)
+  # Background: brightness + smooth isotropic noise, tinted. The texture has
+  # one fixed spectrum for all images, so two crops of an image share no
+  # texture statistic beyond brightness and tint (no shortcut for SSL).
+  bg = rng.uniform(0.25, 0.75) + smooth_noise(rng, size, 3.0 * s, 0.15)
   tint = rng.uniform(0.6, 1.4, size=3).astype(np.float32)
   img = bg[..., None] * tint
 
   # Shape: pose and colour independent of the class.
-  r = rng.uniform(5.0, 8.0) * s
+  r = rng.uniform(6.5, 10.0) * s
   cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
   rot = rng.uniform(0, 2 * np.pi)
   dx, dy = xx - cx, yy - cy
@@ -117,7 +124,7 @@ def render(rng, fine, size):
   cover = np.clip(0.5 - shape_sdf(fine, u, v, r), 0.0, 1.0)[..., None]
   base = img[int(cy), int(cx)]
   sign = rng.choice([-1.0, 1.0])
-  colour = base + sign * rng.uniform(0.12, 0.25) * rng.uniform(0.5, 1.5, 3)
+  colour = base + sign * rng.uniform(0.2, 0.4) * rng.uniform(0.6, 1.4, 3)
   img = img * (1 - cover) + colour.astype(np.float32) * cover
 
   img += rng.normal(0, 0.02, img.shape).astype(np.float32)

@@ -42,17 +42,24 @@ def test_class_lives_in_a_small_region():
             for f in (0, 7, 13, 19)]
     for a in imgs[1:]:
       changed.append(np.mean(np.any(a != imgs[0], axis=-1)))
-  assert 0.0 < np.mean(changed) < 0.15
+  assert 0.0 < np.mean(changed) < 0.25 and np.max(changed) < 0.4
 
 
 def test_nuisance_carries_most_pixel_variance():
   x, fine, coarse = hs.generate("train", 2000, seed=0)
   x = x.reshape(len(x), -1).astype(np.float64)
   total = x.var(axis=0).sum()
-  for y in (fine, coarse):
+
+  def explained(y):
     means = np.stack([x[y == c].mean(0) for c in np.unique(y)])
-    between = (means[y] - x.mean(0)).var(axis=0).sum()
-    assert between / total < 0.02  # class explains < 2% of pixel variance
+    return (means[y] - x.mean(0)).var(axis=0).sum() / total
+
+  rng = np.random.default_rng(0)
+  for y in (fine, coarse):
+    # Finite-sample class means explain ~(classes-1)/n even for random
+    # labels: compare with that floor.
+    floor = np.mean([explained(rng.permutation(y)) for _ in range(3)])
+    assert explained(y) - floor < 0.01  # class: < 1% of pixel variance
 
 
 def test_tfds_builder_byte_identical_builds(tmp_path):

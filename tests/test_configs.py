@@ -1,0 +1,32 @@
+"""Every config loads, names valid components and builds its model."""
+import glob
+import os
+
+import jax
+import pytest
+
+from ssljax import train
+from tests import helpers
+
+CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
+    os.path.join(helpers.ROOT, "configs", "*.py")) if not p.endswith(
+        "common.py"))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_builds(name):
+  cfg = helpers.load_config(name)
+  doc = open(os.path.join(helpers.ROOT, "configs", f"{name}.py")).read()
+  assert f"--config=configs/{name}.py" in doc, "docstring must give the command"
+  s = train.setup(cfg, num_examples=100_000, num_classes=10)
+  assert s.total_steps > 0
+  shapes = jax.eval_shape(lambda: train.init_state(s, 0))
+  assert jax.tree.leaves(shapes.params)
+
+
+def test_quickstart_is_the_readme_command():
+  readme = open(os.path.join(helpers.ROOT, "README.md")).read()
+  assert "ssljax-train --config=configs/quickstart.py" in readme
+  ci = open(os.path.join(helpers.ROOT, ".ci", "run")).read()
+  test_cmd = 'pip install -e ".[test]" && python -m pytest -n auto -q tests'
+  assert test_cmd in readme and test_cmd in ci
