@@ -29,6 +29,7 @@ flags.DEFINE_integer("epochs", 15, "CNN epochs.")
 flags.DEFINE_integer("batch", 128, "CNN batch size.")
 flags.DEFINE_float("logreg_c", 0.01, "Inverse L2 strength of the logreg.")
 flags.DEFINE_string("out", None, "Optional JSON output path.")
+flags.DEFINE_list("labels", ["label", "coarse_label"], "Label fields to run.")
 FLAGS = flags.FLAGS
 
 
@@ -106,7 +107,7 @@ def main(_):
   x_te, y_te = arrays("test")
   results = {"dataset": FLAGS.dataset, "num_train": len(x_tr),
              "num_test": len(x_te)}
-  for key in y_tr:
+  for key in [k for k in FLAGS.labels if k in y_tr]:
     chance = float(np.max(np.bincount(y_te[key])) / len(y_te[key]))
     t = time.time()
     lr = logreg(x_tr, y_tr[key], x_te, y_te[key], FLAGS.logreg_c)
