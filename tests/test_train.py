@@ -105,3 +105,23 @@ def test_bad_names_and_batch_sizes(data_dir):
     train.setup(helpers.tiny_config(data_dir, batch_size=36), 1000, 20)
   with pytest.raises(ValueError, match="valid: stop, skip"):
     train.setup(helpers.tiny_config(data_dir, nonfinite="ignore"), 1000, 20)
+
+
+def test_summary_monitor_and_eval_cli(data_dir, tmp_path):
+  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  cfg = helpers.tiny_config(data_dir, num_steps=2, eval_every=1,
+                            summary_eval=True, **{"knn.k": (5, 20)})
+  train.train_and_evaluate(cfg, str(tmp_path))
+  rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert any("eval/knn_accuracy_k5" in r for r in rows)
+  summary = json.load(open(tmp_path / "summary.json"))
+  for key in ("random_init", "trained"):
+    for metric in ("linear_probe_accuracy", "knn_accuracy"):
+      assert 0.0 <= summary[key][metric] <= 1.0
+  assert summary["trained"]["step"] == 2 and summary["random_init"]["step"] == 0
+  results, path = eval_main.evaluate(str(tmp_path))
+  assert path.endswith("eval_step2.json") and os.path.exists(path)
+  np.testing.assert_allclose(results["knn_accuracy"],
+                             summary["trained"]["knn_accuracy"])
+  with pytest.raises(ValueError, match="available: 2"):
+    eval_main.evaluate(str(tmp_path), step=7)
