@@ -146,10 +146,10 @@ class Writer:
 class Progress:
   """step/total, images/sec and ETA on one line."""
 
-  def __init__(self, total, initial, batch_size, enabled=True):
+  def __init__(self, total, initial, enabled=True):
     self.bar = tqdm.tqdm(total=total, initial=initial, disable=not enabled,
                          unit="step", dynamic_ncols=True)
-    self.last, self.batch_size = initial, batch_size
+    self.last = initial
 
   def update(self, step, metrics):
     self.bar.update(step - self.last)

@@ -261,7 +261,7 @@ def train_and_evaluate(cfg, workdir, override_config=False):
   stop_at = s.total_steps
   if cfg.get("stop_after_steps"):
     stop_at = min(stop_at, step + cfg.stop_after_steps)
-  progress = monitor.Progress(s.total_steps, step, cfg.batch_size,
+  progress = monitor.Progress(s.total_steps, step,
                               enabled=cfg.progress and jax.process_index() == 0)
   t_log, step_log = time.perf_counter(), step
   while step < stop_at:

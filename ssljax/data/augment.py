@@ -69,7 +69,8 @@ def view_specs(recipe, num_global=2, num_local=0):
 # Single-image ops on float32 [H, W, 3] in [0, 1].
 # ----------------------------------------------------------------------------
 def grayscale(x):
-  return jnp.broadcast_to((x @ jnp.asarray(_LUMA, x.dtype))[..., None], x.shape)
+  luma = x @ jnp.asarray(_LUMA, x.dtype)
+  return jnp.broadcast_to(luma[..., None], x.shape)
 
 
 def _blend(x, other, factor):

@@ -51,10 +51,3 @@ class MLP(nn.Module):
                        dtype=self.dtype, name=f"bn{len(dims)}")(x)
     return x.astype(jnp.float32)
 
-
-def projector(spec, **kw):
-  return MLP(spec, **kw)
-
-
-def predictor(spec, **kw):
-  return MLP(spec, **kw)
