@@ -30,15 +30,11 @@ def num_classes(source, key):
     return int(max(source[i][key] for i in range(len(source)))) + 1
 
 
-def extract_features(s, state, source, *, batch_size=None, label_key=None):
-  """Eval-mode encoder representations of every example of `source`, once.
-
-  Returns (features float32 [n, D], labels int [n]) on every process, in the
-  source's order.
-  """
+def make_represent(s):
+  """Jitted (params, batch_stats, uint8 images) -> eval-mode representations,
+  batch sharded over the mesh. Build once per run: each call of this makes a
+  new function, which jit compiles anew."""
   cfg = s.cfg
-  label_key = label_key or cfg.data.label_key
-  batch_size = batch_size or cfg.eval_batch_size
   repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
   data = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec("data"))
 
@@ -48,8 +44,21 @@ def extract_features(s, state, source, *, batch_size=None, label_key=None):
     return s.model.apply({"params": params, "batch_stats": stats}, x,
                          method="represent")
 
-  represent = jax.jit(represent, in_shardings=(repl, repl, data),
-                      out_shardings=data)
+  return jax.jit(represent, in_shardings=(repl, repl, data),
+                 out_shardings=data)
+
+
+def extract_features(s, state, source, *, represent=None, batch_size=None,
+                     label_key=None):
+  """Eval-mode encoder representations of every example of `source`, once.
+
+  Returns (features float32 [n, D], labels int [n]) on every process, in the
+  source's order. Pass `represent=make_represent(s)` when calling repeatedly.
+  """
+  cfg = s.cfg
+  label_key = label_key or cfg.data.label_key
+  batch_size = batch_size or cfg.eval_batch_size
+  represent = represent or make_represent(s)
   feats, labels, index = [], [], []
   for b in pipeline.eval_iterator(source, global_batch=batch_size,
                                   image_size=cfg.data.image_size,
@@ -74,10 +83,12 @@ class Evaluator:
   def __init__(self, cfg, s, train_src, test_src):
     self.cfg, self.s = cfg, s
     self.train_src, self.test_src = train_src, test_src
+    self.represent = make_represent(s)
 
   def _features(self, state):
-    return (extract_features(self.s, state, self.train_src),
-            extract_features(self.s, state, self.test_src))
+    return tuple(extract_features(self.s, state, src,
+                                  represent=self.represent)
+                 for src in (self.train_src, self.test_src))
 
   def _monitor(self, state, tr, te):
     ks = tuple(self.cfg.knn.k)

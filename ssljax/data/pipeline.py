@@ -239,7 +239,7 @@ def eval_iterator(source, *, global_batch, image_size, crop_fraction=1.0,
   """
   p, num_p = _process(process_index, process_count)
   batch = host_batch_size(global_batch, num_p)
-  num_batches = -(-len(source) // global_batch)
+  num_batches = num_eval_batches(len(source), global_batch)
   ds = grain.MapDataset.range(num_batches * global_batch)[p::num_p]
   ds = ds.map(_EvalExample(source, image_size, crop_fraction, label_keys))
   read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=8)
