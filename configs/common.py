@@ -33,6 +33,12 @@ def base_config():
       end_factor=0.0, clip_norm=0.0))
   c.probe = ml_collections.ConfigDict(dict(lr=1e-3, weight_decay=0.0))
   c.knn = ml_collections.ConfigDict(dict(k=(20, 200), temperature=0.07))
+  # Evaluation subsets (names: ssljax.evals.EVALS), run every `eval_every`
+  # steps (periodic) and by default in ssljax-eval (cli). coarse_label_keys:
+  # label keys above data.label_key, fine to coarse, for hierarchy metrics.
+  c.eval = ml_collections.ConfigDict(dict(
+      periodic="knn", cli="linear,knn,ncc,cdnv", coarse_label_keys=(),
+      random_seed=0))
   c.nonfinite = "stop"
   c.log_every = 50
   c.eval_every = 0

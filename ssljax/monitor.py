@@ -30,10 +30,19 @@ def num_classes(source, key):
     return int(max(source[i][key] for i in range(len(source)))) + 1
 
 
-def make_represent(s):
-  """Jitted (params, batch_stats, uint8 images) -> eval-mode representations,
-  batch sharded over the mesh. Build once per run: each call of this makes a
-  new function, which jit compiles anew."""
+def eval_config(cfg):
+  """cfg.eval, with defaults for workdirs written before it existed."""
+  e = cfg.get("eval") or {}
+  return {"periodic": e.get("periodic", "knn"),
+          "cli": e.get("cli", "linear,knn"),
+          "coarse_label_keys": tuple(e.get("coarse_label_keys", ())),
+          "random_seed": e.get("random_seed", 0)}
+
+
+def make_represent(s, layers=False):
+  """Jitted (params, batch_stats, uint8 images) -> eval-mode features
+  {"rep": .., and with `layers` every GAP'd intermediate}, batch sharded over
+  the mesh. Build once per run: each call makes a new function to compile."""
   cfg = s.cfg
   repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
   data = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec("data"))
@@ -41,75 +50,104 @@ def make_represent(s):
   def represent(params, stats, images):
     x = augment.normalize(images.astype(jnp.float32) / 255.0, cfg.data.mean,
                           cfg.data.std).astype(s.model.dtype)
-    return s.model.apply({"params": params, "batch_stats": stats}, x,
+    return s.model.apply({"params": params, "batch_stats": stats}, x, layers,
                          method="represent")
 
   return jax.jit(represent, in_shardings=(repl, repl, data),
                  out_shardings=data)
 
 
-def extract_features(s, state, source, *, represent=None, batch_size=None,
-                     label_key=None):
-  """Eval-mode encoder representations of every example of `source`, once.
+def extract(s, state, source, *, represent, label_keys, batch_size=None):
+  """Features of every example of `source`, exactly once, in source order.
 
-  Returns (features float32 [n, D], labels int [n]) on every process, in the
-  source's order. Pass `represent=make_represent(s)` when calling repeatedly.
+  The eval pipeline pads the last batch (mask=False rows are dropped);
+  batches are sharded over the mesh and gathered from every process.
+  Returns {"x": {layer: float32 [n, w]}, "y": {label_key: int [n]}}, the
+  same on every process.
   """
   cfg = s.cfg
-  label_key = label_key or cfg.data.label_key
-  batch_size = batch_size or cfg.eval_batch_size
-  represent = represent or make_represent(s)
-  feats, labels, index = [], [], []
-  for b in pipeline.eval_iterator(source, global_batch=batch_size,
+  xs, ys, index = [], [], []
+  for b in pipeline.eval_iterator(source,
+                                  global_batch=batch_size or
+                                  cfg.eval_batch_size,
                                   image_size=cfg.data.image_size,
                                   crop_fraction=cfg.data.crop_fraction,
-                                  label_keys=(label_key,)):
+                                  label_keys=tuple(label_keys)):
     g = pipeline.to_global(b, s.mesh)
     f = represent(state.params, state.batch_stats, g["image"])
     out = multihost_utils.process_allgather(
-        {"f": f, "y": g[label_key], "i": g["index"], "m": g["mask"]},
-        tiled=True)
-    feats.append(out["f"][out["m"]])
-    labels.append(out["y"][out["m"]])
-    index.append(out["i"][out["m"]])
+        {"f": f, "y": {k: g[k] for k in label_keys}, "i": g["index"],
+         "m": g["mask"]}, tiled=True)
+    m = out["m"]
+    xs.append({k: v[m] for k, v in out["f"].items()})
+    ys.append({k: v[m] for k, v in out["y"].items()})
+    index.append(out["i"][m])
   order = np.argsort(np.concatenate(index))
-  return np.concatenate(feats)[order], np.concatenate(labels)[order]
+  cat = lambda parts: {k: np.concatenate([p[k] for p in parts])[order]
+                       for k in parts[0]}
+  return {"x": cat(xs), "y": cat(ys)}
+
+
+def extract_features(s, state, source, *, represent=None, batch_size=None,
+                     label_key=None):
+  """(representations float32 [n, D], labels [n]) of every example, once."""
+  label_key = label_key or s.cfg.data.label_key
+  f = extract(s, state, source, represent=represent or make_represent(s),
+              label_keys=(label_key,), batch_size=batch_size)
+  return f["x"]["rep"], f["y"][label_key]
 
 
 class Evaluator:
-  """kNN monitor + online-probe accuracy during training; + offline linear
-  probe for the summary."""
+  """Evaluations of a train state on the train and test splits.
+
+  run(state, names): any subset of ssljax.evals.EVALS (see evals/suite.py);
+  monitor(state): the periodic subset cfg.eval.periodic + online probe,
+  keyed "eval/..."; summary(state): kNN + offline linear probe, the
+  summary.json entries.
+  """
 
   def __init__(self, cfg, s, train_src, test_src):
     self.cfg, self.s = cfg, s
     self.train_src, self.test_src = train_src, test_src
-    self.represent = make_represent(s)
+    self.ecfg = eval_config(cfg)
+    self.levels = (cfg.data.label_key,) + self.ecfg["coarse_label_keys"]
+    self._represent = {}
 
-  def _features(self, state):
-    return tuple(extract_features(self.s, state, src,
-                                  represent=self.represent)
+  def features(self, state, layers=False):
+    if layers not in self._represent:
+      self._represent[layers] = make_represent(self.s, layers)
+    return tuple(extract(self.s, state, src,
+                         represent=self._represent[layers],
+                         label_keys=self.levels)
                  for src in (self.train_src, self.test_src))
 
-  def _monitor(self, state, tr, te):
-    ks = tuple(self.cfg.knn.k)
-    knn = evals.knn_accuracy(tr[0], tr[1], te[0], te[1], k=ks,
-                             temperature=self.cfg.knn.temperature)
-    out = {f"knn_accuracy_k{k}": v for k, v in knn.items()}
+  def run(self, state, names, features=None):
+    names = evals.parse(names)
+    tr, te = features or self.features(state, layers="layers" in names)
+    out = dict(evals.run(names, tr, te, levels=self.levels,
+                         knn_k=tuple(self.cfg.knn.k),
+                         knn_temperature=self.cfg.knn.temperature,
+                         seed=self.ecfg["random_seed"]))
     probe = state.params.get("probe")
     if probe is not None:
-      logits = te[0] @ np.asarray(probe["kernel"]) + np.asarray(probe["bias"])
-      out["online_probe_accuracy"] = float(np.mean(logits.argmax(-1) == te[1]))
+      x, y = te["x"]["rep"], te["y"][self.levels[0]]
+      logits = x @ np.asarray(probe["kernel"]) + np.asarray(probe["bias"])
+      out["online_probe_accuracy"] = float(np.mean(logits.argmax(-1) == y))
     return out
 
   def monitor(self, state):
     return {f"eval/{k}": v for k, v in
-            self._monitor(state, *self._features(state)).items()}
+            self.run(state, self.ecfg["periodic"]).items()}
 
   def summary(self, state):
-    tr, te = self._features(state)
-    out = self._monitor(state, tr, te)
+    tr, te = self.features(state)
+    out = self.run(state, "knn", (tr, te))
+    lv = self.levels[0]
+    for k in self.cfg.knn.k:
+      out[f"knn_accuracy_k{k}"] = out.pop(f"rep/{lv}/true/knn_k{k}")
     out["knn_accuracy"] = out[f"knn_accuracy_k{self.cfg.knn.k[0]}"]
-    probe = evals.linear_probe(tr[0], tr[1], te[0], te[1])
+    probe = evals.linear_probe(tr["x"]["rep"], tr["y"][lv], te["x"]["rep"],
+                               te["y"][lv])
     out["linear_probe_accuracy"] = probe["test_accuracy"]
     out["linear_probe_train_accuracy"] = probe["train_accuracy"]
     out["linear_probe_l2"] = probe["l2"]

@@ -110,18 +110,35 @@ def test_bad_names_and_batch_sizes(data_dir):
 def test_summary_monitor_and_eval_cli(data_dir, tmp_path):
   from ssljax import eval_main  # pylint: disable=g-import-not-at-top
   cfg = helpers.tiny_config(data_dir, num_steps=2, eval_every=1,
-                            summary_eval=True, **{"knn.k": (5, 20)})
+                            summary_eval=True, **{
+                                "knn.k": (5, 20),
+                                "eval.coarse_label_keys": ("coarse_label",)})
   train.train_and_evaluate(cfg, str(tmp_path))
   rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
-  assert any("eval/knn_accuracy_k5" in r for r in rows)
+  assert any("eval/rep/label/true/knn_k5" in r for r in rows)
   summary = json.load(open(tmp_path / "summary.json"))
   for key in ("random_init", "trained"):
     for metric in ("linear_probe_accuracy", "knn_accuracy"):
       assert 0.0 <= summary[key][metric] <= 1.0
   assert summary["trained"]["step"] == 2 and summary["random_init"]["step"] == 0
-  results, path = eval_main.evaluate(str(tmp_path))
-  assert path.endswith("eval_step2.json") and os.path.exists(path)
-  np.testing.assert_allclose(results["knn_accuracy"],
+  results, path = eval_main.evaluate(
+      str(tmp_path), names="knn,ncc,cdnv,hierarchy,rankme,layers,random")
+  assert path.endswith("checkpoints/eval_step2.json") and os.path.exists(path)
+  np.testing.assert_allclose(results["rep/label/true/knn_k5"],
                              summary["trained"]["knn_accuracy"])
-  with pytest.raises(ValueError, match="available: 2"):
+  # every ResNet stage, both label levels, true and random labels
+  for layer in ("rep", "stem", "stage1", "stage4"):
+    for lv in ("label", "coarse_label"):
+      for kind in ("true", "random"):
+        assert 0 <= results[f"{layer}/{lv}/{kind}/ncc_test"] <= 1
+    assert np.isfinite(results[f"{layer}/tree/true/spearman"])
+  assert json.load(open(path))["results"] == results
+  assert checkpoint.manager(str(tmp_path), cfg.checkpoint).all_steps(
+  ) == [2]  # the JSON beside the step dirs is not mistaken for a step
+  init, _ = eval_main.evaluate(str(tmp_path), step=0, names="knn")
+  np.testing.assert_allclose(init["rep/label/true/knn_k5"],
+                             summary["random_init"]["knn_accuracy"])
+  with pytest.raises(ValueError, match="available: 0 .random init., 2"):
     eval_main.evaluate(str(tmp_path), step=7)
+  with pytest.raises(ValueError, match="Valid: linear"):
+    eval_main.evaluate(str(tmp_path), names="knn,nccc")

@@ -53,7 +53,14 @@ class SSLModel(nn.Module):
           out["rep"][0]).astype(jnp.float32))
     return out
 
-  def represent(self, x):
-    """Encoder representation in eval mode (for kNN / probes)."""
-    rep, _ = self.encoder(x, train=False)
-    return rep.astype(jnp.float32)
+  def represent(self, x, layers=False):
+    """Eval-mode features: {"rep": representation} and, with `layers`, every
+    intermediate (ResNet stage maps, ViT block tokens) global-average-pooled
+    over its spatial / token axes, all float32 [n, width]."""
+    rep, mid = self.encoder(x, train=False)
+    out = {"rep": rep.astype(jnp.float32)}
+    if layers:
+      for name, h in mid.items():
+        out[name] = h.astype(jnp.float32).mean(axis=tuple(
+            range(1, h.ndim - 1)))
+    return out

@@ -1,10 +1,11 @@
-"""Evaluations on frozen features (arrays n×d, integer labels), in jnp.
+"""Probes on frozen features: weighted kNN and the offline linear probe.
 
   knn_accuracy   weighted cosine kNN (InstDisc / DINO / MVEB monitor)
   linear_probe   L2-regularized multinomial logistic regression, strength
                  chosen on a held-out part of train, then refit on all of it
 
 Memory of kNN is O(chunk × n_train): test points are processed in chunks.
+Inputs may be sharded jax arrays; the computations are plain jnp under jit.
 """
 
 import functools

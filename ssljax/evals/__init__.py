@@ -1,0 +1,19 @@
+"""Evaluations on frozen features (arrays n×d, integer labels), in jnp.
+
+Probes (`probes.py`): knn_accuracy, linear_probe.
+Class geometry (`geometry.py`): ncc_accuracy, cdnv, class_means, rankme,
+  permute_labels (the random-label control).
+Hierarchy (`hierarchy.py`): hierarchy_rank_correlation, spearman,
+  kendall_tau_b, average_linkage, tree_distance.
+Clustering (`clustering.py`): kmeans, nmi, ari, kmeans_scores.
+Running a named subset over layers and label levels (`suite.py`): EVALS, run.
+"""
+
+from ssljax.evals.clustering import ari, kmeans, kmeans_scores, nmi
+from ssljax.evals.geometry import (cdnv, class_means, ncc_accuracy,
+                                   permute_labels, rankme)
+from ssljax.evals.hierarchy import (average_linkage,
+                                    hierarchy_rank_correlation,
+                                    kendall_tau_b, spearman, tree_distance)
+from ssljax.evals.probes import knn_accuracy, linear_probe
+from ssljax.evals.suite import EVALS, parse, run, table
