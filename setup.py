@@ -8,6 +8,7 @@ INSTALL_REQUIRES = [
     "chex>=0.1.90",
     "etils[epath]>=1.10",
     "flax>=0.12.8",
+    "matplotlib>=3.10",  # plots of launch/ experiments (mlxtend needs it too)
     "grain>=0.2.18",
     "importlib-resources>=6.0",  # tfds needs it to build datasets; undeclared
     "jax>=0.10.2",

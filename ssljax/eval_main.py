@@ -22,13 +22,18 @@ from ssljax import monitor
 from ssljax import train
 import ssljax.data
 
-flags.DEFINE_string("workdir", None, "Workdir of a pretraining run.")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: newest; 0: the "
-                     "random initialization).")
-flags.DEFINE_string("evals", None, "Comma-separated evaluations; valid: "
-                    + ", ".join(evals.EVALS) + ". Default: cfg.eval.cli.")
-flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  # Defined when run as the CLI, so scripts can import load/evaluate and
+  # define their own --workdir.
+  flags.DEFINE_string("workdir", None, "Workdir of a pretraining run.")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: newest; 0: "
+                       "the random initialization).")
+  flags.DEFINE_string("evals", None, "Comma-separated evaluations; valid: "
+                      + ", ".join(evals.EVALS) + ". Default: cfg.eval.cli.")
+  flags.mark_flag_as_required("workdir")
 
 
 def load(workdir, step=None):
@@ -82,6 +87,7 @@ def main(argv):
 
 
 def run():
+  _define_flags()
   app.run(main)
 
 

@@ -5,7 +5,10 @@ with the batch sharded over a mesh, that is the GLOBAL batch: XLA inserts the
 cross-device reductions (the all-gather of the official PyTorch code).
 """
 
+import jax
 import jax.numpy as jnp
+
+from ssljax import ops
 
 
 def off_diagonal_sq_sum(zc_nd):
@@ -59,3 +62,117 @@ def vicreg(z1, z2, *, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0,
   metrics = {"loss": loss, "repr_loss": repr_loss, "std_loss": std_loss,
              "cov_loss": cov_loss, "std": (std1.mean() + std2.mean()) / 2}
   return loss, metrics
+
+
+def _l2n(x):
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def vmf_scores(z_nd, *, eta, min_tau, scope, mesh):
+  """ops.vmf_score over the global batch (scope "global") or independently
+  on each device's shard along the mesh axis "data" (scope "per_device").
+  Returns (ŝ [n, d], τ [#estimates])."""
+  if scope == "global" or mesh is None or mesh.size == 1:
+    s_nd, tau = ops.vmf_score(z_nd, eta=eta, min_tau=min_tau)
+    return s_nd, tau[None]
+  if scope != "per_device":
+    raise ValueError(f"Unknown score scope {scope!r}; valid: per_device, "
+                     "global.")
+  spec = jax.sharding.PartitionSpec("data")
+  fn = lambda z: (lambda s, t: (s, t[None]))(
+      *ops.vmf_score(z, eta=eta, min_tau=min_tau))
+  return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=(spec, spec),
+                       check_vma=False)(z_nd)
+
+
+def mveb(online_views, target1, target2, *, lambd=0.01, eta=0.01,
+         min_tau=0.1, scope="per_device", mesh=None):
+  """MVEB loss (Wen et al., TPAMI 2024), wlj6816/MVEB conventions.
+
+  Inputs are already L2-normalized and are NOT re-normalized here:
+  `online_views` is a sequence of V arrays [n, d] (the first two are the
+  global views, the rest local crops); target1 / target2 are the EMA
+  network's outputs on the two global views.
+
+    A = [ mean_i⟨z1_i, t2_i⟩ + mean_i⟨z2_i, t1_i⟩
+          + Σ_{v≥3} mean_i⟨zv_i, (t1_i + t2_i)/2⟩ ] / V
+        (the mean of the two targets is not re-normalized)
+    E_v = mean_i ⟨sg(−ŝ_i), zv_i⟩, ŝ = ops.vmf_score(zv), so ∂E_v/∂zv_i =
+        −ŝ_i/n: an estimate of the gradient of the entropy of the view's
+        embedding distribution (only the gradient is meaningful: E's value
+        is a surrogate, not an entropy)
+    loss = −A − λ · mean_v E_v
+
+  scope: where the score is estimated. "per_device" (the official
+  behaviour, default): each device estimates on its own shard of the batch
+  (4096 / 32 devices = 128 samples per estimate in the paper), so τ, K and
+  the solve see only local samples and the estimate depends on the device
+  count. "global": one estimate over the whole batch, independent of the
+  device count (an n×n solve: memory and time grow as n², n³). The mean
+  over samples in E is over the global batch either way, as in the
+  official code where DDP averages the per-device gradients. `mesh` is the
+  device mesh whose axis "data" shards the batch (None: global).
+
+  Returns (loss, metrics): loss, align (A), entropy (mean E), tau_v<k>
+  (mean τ of view k over estimates) and resultant_length (‖mean_i z_i‖
+  averaged over views: 1 for a collapsed batch, ≈ 1/√n for uniform).
+  """
+  zs = [z.astype(jnp.float32) for z in online_views]
+  t1 = target1.astype(jnp.float32)
+  t2 = target2.astype(jnp.float32)
+  v = len(zs)
+  if v < 2:
+    raise ValueError(f"MVEB needs at least the 2 global views; got {v}.")
+  dot = lambda a, b: jnp.mean(jnp.sum(a * b, axis=-1))
+  t_mean = (t1 + t2) / 2
+  align = (dot(zs[0], t2) + dot(zs[1], t1)
+           + sum(dot(z, t_mean) for z in zs[2:])) / v
+  metrics = {}
+  entropies = []
+  for i, z in enumerate(zs):
+    s_nd, tau = vmf_scores(z, eta=eta, min_tau=min_tau, scope=scope,
+                           mesh=mesh)
+    entropies.append(dot(jax.lax.stop_gradient(-s_nd), z))
+    metrics[f"tau_v{i + 1}"] = tau.mean()
+  entropy = sum(entropies) / v
+  loss = -align - lambd * entropy
+  metrics.update(loss=loss, align=align, entropy=entropy,
+                 resultant_length=sum(
+                     jnp.linalg.norm(jax.lax.stop_gradient(z).mean(0))
+                     for z in zs) / v)
+  return loss, metrics
+
+
+def byol(p1, p2, t1, t2):
+  """BYOL loss (Grill et al., NeurIPS 2020), deepmind-research/byol
+  conventions: for each direction 2 − 2·cos(p, sg(t')) per sample, i.e. the
+  MSE of the L2-normalized vectors; the two directions (p1↔t2, p2↔t1) are
+  SUMMED and the result averaged over the batch (range [0, 8]).
+  p = online predictor outputs, t = target projector outputs (EMA net)."""
+  pn1, pn2 = _l2n(p1.astype(jnp.float32)), _l2n(p2.astype(jnp.float32))
+  tn1 = jax.lax.stop_gradient(_l2n(t1.astype(jnp.float32)))
+  tn2 = jax.lax.stop_gradient(_l2n(t2.astype(jnp.float32)))
+  l12 = 2 - 2 * jnp.sum(pn1 * tn2, axis=-1)
+  l21 = 2 - 2 * jnp.sum(pn2 * tn1, axis=-1)
+  loss = jnp.mean(l12 + l21)
+  return loss, {"loss": loss, "cosine": 1 - loss / 4}
+
+
+def nt_xent(z1, z2, *, temperature=0.1):
+  """SimCLR's NT-Xent (Chen et al., ICML 2020), google-research/simclr
+  conventions: z L2-normalized; for each of the 2N embeddings the positive
+  is the other view of the same image and the negatives are the other
+  2N − 2 embeddings of the GLOBAL batch (self-similarity masked); softmax
+  cross-entropy at `temperature`. As in the official code the loss is
+  loss_a + loss_b, the SUM of the two directions' batch means (= 2 × the
+  mean over the 2N anchors; some reimplementations report the mean).
+  Returns (loss, metrics) with contrastive top-1 accuracy."""
+  z = _l2n(jnp.concatenate([z1, z2]).astype(jnp.float32))
+  n = z1.shape[0]
+  logits = z @ z.T / temperature
+  logits = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, logits)
+  pos = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])
+  logp = jax.nn.log_softmax(logits, axis=-1)
+  loss = -2.0 * jnp.mean(logp[jnp.arange(2 * n), pos])
+  acc = jnp.mean(logits.argmax(-1) == pos)
+  return loss, {"loss": loss, "contrast_accuracy": acc}

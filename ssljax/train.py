@@ -173,7 +173,7 @@ def train_step(s, state, batch):
           {"params": state.ema_params, "batch_stats": state.ema_batch_stats},
           views[:num_global], train=True, mutable=["batch_stats"])
       target = jax.lax.stop_gradient(target)
-    loss, metrics = s.method.loss(out, target, cfg)
+    loss, metrics = s.method.loss(out, target, cfg, s.mesh)
     total = loss
     if "logits" in out:
       labels = batch[cfg.data.label_key]

@@ -25,8 +25,23 @@ def _assert_trees_close(a, b, rtol, atol):
                                atol=atol)
 
 
-def test_one_device_equals_eight_devices(data_dir):
-  cfg = helpers.tiny_config(data_dir)
+def _method_config(data_dir, method, **overrides):
+  """Tiny config with the CPU comparison's settings for `method`."""
+  c = helpers.load_config("compare_cpu", f"{method},mnist5k")
+  t = helpers.tiny_config(data_dir, **overrides)
+  for k in ("method", "loss", "ema"):
+    t[k] = c[k]
+  if method == "byol":
+    t.predictor = "16-32"
+  return t
+
+
+@pytest.mark.parametrize("method", ["vicreg", "mveb"])
+def test_one_device_equals_eight_devices(data_dir, method):
+  # MVEB with the "global" score scope must not depend on the device count.
+  cfg = _method_config(data_dir, method)
+  if method == "mveb":
+    cfg.loss.score_scope = "global"
   batch = _batch(cfg, data_dir)
   out = {}
   for n in (1, 8):
@@ -36,7 +51,7 @@ def test_one_device_equals_eight_devices(data_dir):
         state, pipeline.to_global(batch, s.mesh))
     out[n] = jax.device_get((new.params, new.batch_stats, metrics))
   np.testing.assert_allclose(out[1][2]["loss"], out[8][2]["loss"], rtol=1e-5)
-  _assert_trees_close(out[1][0], out[8][0], rtol=1e-5, atol=1e-6)
+  _assert_trees_close(out[1][0], out[8][0], rtol=1e-5, atol=2e-6)
   # BatchNorm statistics come from the global batch (sync BN).
   _assert_trees_close(out[1][1], out[8][1], rtol=1e-5, atol=1e-6)
 
@@ -93,7 +108,7 @@ def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
 
 
 def test_bad_names_and_batch_sizes(data_dir):
-  with pytest.raises(ValueError, match="valid: vicreg"):
+  with pytest.raises(ValueError, match="valid: byol, mveb, simclr, vicreg"):
     train.setup(helpers.tiny_config(data_dir, method="dino"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):
     train.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
@@ -142,3 +157,37 @@ def test_summary_monitor_and_eval_cli(data_dir, tmp_path):
     eval_main.evaluate(str(tmp_path), step=7)
   with pytest.raises(ValueError, match="Valid: linear"):
     eval_main.evaluate(str(tmp_path), names="knn,nccc")
+
+
+@pytest.mark.parametrize("method", ["mveb", "byol", "simclr"])
+def test_every_method_trains_a_step(data_dir, method):
+  overrides = {"data.num_local": 2, "data.local_size": 8} if (
+      method == "mveb") else {}
+  cfg = _method_config(data_dir, method, **overrides)
+  s = train.setup(cfg, 1000, 20)
+  src = ssljax.data.load_source(cfg.data.dataset, "train", data_dir)
+  crops = pipeline.Crops(global_size=16, num_local=cfg.data.num_local,
+                         local_size=8)
+  batch = next(pipeline.train_iterator(src, global_batch=32, seed=0,
+                                       crops=crops))
+  state = train.init_state(s, 0)
+  before = jax.device_get(state.params)  # the step donates `state`
+  step = train.jit_train_step(s)
+  new, m = step(state, pipeline.to_global(batch, s.mesh))
+  new, m = step(new, pipeline.to_global(batch, s.mesh))
+  m = jax.device_get(m)
+  assert np.isfinite(m["loss"]) and int(new.num_skipped) == 0
+  moved = jax.tree.leaves(jax.tree.map(
+      lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()),
+      before, new.params))
+  assert max(moved) > 0
+  if method in ("mveb", "byol"):
+    assert 0.99 <= m["ema_momentum"] < 1
+    gap = jax.tree.leaves(jax.tree.map(
+        lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()),
+        new.params, new.ema_params))
+    assert max(gap) > 0  # the target lags the online network
+  if method == "mveb":
+    assert {"align", "entropy", "resultant_length", "tau_v1",
+            "tau_v4"} <= set(m)
+    assert -1 <= m["align"] <= 1 and 0 <= m["resultant_length"] <= 1

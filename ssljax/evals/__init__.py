@@ -16,4 +16,4 @@ from ssljax.evals.hierarchy import (average_linkage,
                                     hierarchy_rank_correlation,
                                     kendall_tau_b, spearman, tree_distance)
 from ssljax.evals.probes import knn_accuracy, linear_probe
-from ssljax.evals.suite import EVALS, parse, run, table
+from ssljax.evals.suite import EVALS, layer_order, parse, run, table

@@ -14,6 +14,8 @@ random-label control, with "random"), level is a label key, "tree" for the
 hierarchy metrics and "-" for the label-free RankMe.
 """
 
+import re
+
 import numpy as np
 
 from ssljax.evals import clustering
@@ -32,6 +34,15 @@ EVALS = {
     "layers": "(modifier) also evaluate every intermediate layer",
     "random": "(modifier) also run label metrics on permuted labels",
 }
+
+
+def layer_order(names):
+  """Input to output: stem, stage1.., block1, block2, .., block10, rep.
+  (Feature dicts come back from jit with sorted keys: block10 < block2.)"""
+  def key(name):
+    m = re.fullmatch(r"(.*?)(\d*)", name)
+    return (name == "rep", name != "stem", m.group(1), int(m.group(2) or 0))
+  return sorted(names, key=key)
 
 
 def parse(names):
@@ -62,8 +73,7 @@ def run(names, train, test, *, levels=("label",), knn_k=(20,),
         knn_temperature=0.07, seed=0, probe_options=None):
   """Yields (name, value) for every requested evaluation (see module doc)."""
   names = parse(names)
-  layers = ["rep"] + ([k for k in train["x"] if k != "rep"]
-                      if "layers" in names else [])
+  layers = layer_order(train["x"]) if "layers" in names else ["rep"]
   kinds = ["true"] + (["random"] if "random" in names else [])
   for layer in layers:
     xtr, xte = np.asarray(train["x"][layer]), np.asarray(test["x"][layer])

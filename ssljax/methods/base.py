@@ -3,9 +3,10 @@
 A method is a module (one file) exposing
   EMA: bool                      -- keeps an EMA target network if True
   heads(cfg) -> dict             -- projector / predictor specs for SSLModel
-  loss(out, target, cfg) -> (loss, metrics)
-where `out = SSLModel(...).apply(...)` on all views and `target` is the EMA
-network's output on the global views (None when EMA is False).
+  loss(out, target, cfg, mesh) -> (loss, metrics)
+where `out = SSLModel(...).apply(...)` on all views, `target` is the EMA
+network's output on the global views (None when EMA is False) and `mesh` the
+device mesh (for estimators that work per device).
 """
 
 from typing import Any, Optional

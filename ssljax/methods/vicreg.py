@@ -17,8 +17,8 @@ def heads(cfg):
                             last_bias=False)}
 
 
-def loss(out, target, cfg):
-  del target
+def loss(out, target, cfg, mesh=None):
+  del target, mesh
   z1, z2 = out["z"][0], out["z"][1]
   return losses.vicreg(z1, z2, sim_coeff=cfg.loss.sim_coeff,
                        std_coeff=cfg.loss.std_coeff,

@@ -1,0 +1,67 @@
+"""Equal-budget comparison on a CPU: MVEB vs VICReg vs BYOL vs SimCLR.
+
+  ssljax-train --config=configs/compare_cpu.py:mveb,mnist5k --workdir=/tmp/c
+  python launch/compare_methods.py --workdir=/tmp/compare   # all of them
+
+Arg "METHOD,DATASET"; methods: mveb, vicreg, byol, simclr; datasets:
+mnist5k (25 epochs) and hierarchical_shapes (5 epochs). Everything but the
+method's own head and loss is shared: width-8 ResNet-18 with the CIFAR stem,
+two 32 px views with the same `cifar` augmentations (no multi-crop: MVEB's
+local views would give it more views than the others), batch 256, AdamW
+(lr 2e-3 × batch/256, wd 1e-4, half an epoch of warm-up, cosine), seed 0.
+Method settings are their published defaults, untuned here: VICReg
+25/25/1; MVEB λ = 0.01, η = 0.01, τ ≥ 0.1; SimCLR temperature 0.1; the EMA
+methods (BYOL, MVEB) start their momentum at 0.99 instead of 0.996, the
+usual value for runs of a few hundred steps. Projectors are 512 wide
+(VICReg, MVEB 512-512-512; SimCLR 512-512-128; BYOL 512-128 + predictor
+512-128). Runtimes and results: README.md ("Method comparison").
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
+METHODS = ("mveb", "vicreg", "byol", "simclr")
+
+
+def get_config(arg=None):
+  method, dataset = (arg or "mveb,mnist5k").split(",")
+  if method not in METHODS or dataset not in DATASETS:
+    raise ValueError(f"Bad arg {arg!r}: expected METHOD,DATASET with METHOD "
+                     f"in {', '.join(METHODS)} and DATASET in "
+                     f"{', '.join(DATASETS)}.")
+  c = common.base_config()
+  c.method = method
+  c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
+  c.projector = "512-512-512"
+  if method == "mveb":
+    c.loss = dict(lambd=0.01, eta=0.01, min_tau=0.1, score_scope="per_device")
+  elif method == "byol":
+    c.loss = dict()
+    c.projector = "512-128"
+    c.predictor = "512-128"
+  elif method == "simclr":
+    c.loss = dict(temperature=0.1)
+    c.projector = "512-512-128"
+  c.ema.base = 0.99
+  c.data.dataset = dataset
+  c.data.eval_split = "test"
+  c.data.image_size = 32
+  c.data.global_scale = (0.5, 1.0)
+  c.data.crop_fraction = 1.0
+  c.augment = "cifar"
+  c.batch_size = 256
+  c.eval_batch_size = 200
+  c.num_epochs = DATASETS[dataset]
+  c.optimizer.name = "adamw"
+  c.optimizer.base_lr = 2e-3
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.warmup_epochs = 0.5
+  c.log_every = 10
+  c.checkpoint.every = 100
+  c.summary_eval = False  # launch/compare_methods.py evaluates at the end
+  c.eval.cli = "linear,knn,ncc"
+  return c

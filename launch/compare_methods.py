@@ -1,0 +1,106 @@
+"""Equal-budget comparison: MVEB vs VICReg vs BYOL vs SimCLR on a CPU.
+
+  python launch/compare_methods.py --workdir=/tmp/compare \
+      [--datasets=mnist5k,hierarchical_shapes] [--methods=mveb,vicreg,...]
+
+Trains configs/compare_cpu.py:METHOD,DATASET for every pair in WORKDIR/
+DATASET/METHOD (resuming finished or interrupted runs), evaluates the final
+checkpoint (linear probe, kNN k=20 and 200, NCC on the representation) and
+the random initialization once per dataset (the encoder's init is the same
+for every method: same seed, same parameter paths), and writes
+WORKDIR/results.json and WORKDIR/results.md (a markdown table with the
+command and the minutes each run took).
+"""
+
+import importlib.util
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+from ssljax import train
+
+flags.DEFINE_string("workdir", None, "Root directory of the runs.")
+flags.DEFINE_list("datasets", ["mnist5k", "hierarchical_shapes"], "Datasets.")
+flags.DEFINE_list("methods", ["mveb", "vicreg", "byol", "simclr"], "Methods.")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
+flags.mark_flag_as_required("workdir")
+FLAGS = flags.FLAGS
+
+COLUMNS = (("linear", "rep/label/true/linear_test"),
+           ("kNN k=20", "rep/label/true/knn_k20"),
+           ("kNN k=200", "rep/label/true/knn_k200"),
+           ("NCC", "rep/label/true/ncc_test"))
+
+
+def get_config(arg):
+  path = os.path.join(ROOT, "configs", "compare_cpu.py")
+  spec = importlib.util.spec_from_file_location("compare_cpu", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def run_all(workdir, datasets, methods, data_dir=None, overrides=None):
+  results = {}
+  for ds in datasets:
+    for m in methods:
+      cfg = get_config(f"{m},{ds}")
+      cfg.data.data_dir = data_dir
+      for k, v in (overrides or {}).items():
+        node = cfg
+        *path, leaf = k.split(".")
+        for p in path:
+          node = node[p]
+        node[leaf] = v
+      wd = os.path.join(workdir, ds, m)
+      t = time.perf_counter()
+      train.train_and_evaluate(cfg, wd)
+      minutes = (time.perf_counter() - t) / 60
+      if m == methods[0]:
+        results[f"{ds}/random_init"] = eval_main.evaluate(wd, 0)[0]
+      r, _ = eval_main.evaluate(wd)
+      r["train_minutes"] = minutes
+      results[f"{ds}/{m}"] = r
+      print(f"{ds} {m}: " + ", ".join(
+          f"{name} {r[key]:.4f}" for name, key in COLUMNS), flush=True)
+  return results
+
+
+def markdown(results, datasets):
+  lines = []
+  for ds in datasets:
+    lines += [f"\n{ds}\n", "| method | " + " | ".join(
+        n for n, _ in COLUMNS) + " | train min |",
+              "|---" * (len(COLUMNS) + 2) + "|"]
+    for name, r in results.items():
+      if name.startswith(ds + "/"):
+        mins = r.get("train_minutes")
+        tail = f" | {mins:.1f} |" if mins is not None else " | - |"
+        lines.append(f"| {name.split('/')[1]} | " + " | ".join(
+            f"{r[k]:.3f}" for _, k in COLUMNS) + tail)
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  results = run_all(FLAGS.workdir, FLAGS.datasets, FLAGS.methods,
+                    FLAGS.data_dir)
+  table = markdown(results, FLAGS.datasets)
+  for name, content in (("results.json", json.dumps(results, indent=1)),
+                        ("results.md", table)):
+    path = os.path.join(FLAGS.workdir, name)
+    with open(path + ".tmp", "w") as f:
+      f.write(content)
+    os.replace(path + ".tmp", path)
+  print(table)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,147 @@
+"""Reverse-engineering SSL (Ben-Shaul et al., NeurIPS 2023) on a CPU.
+
+  python launch/reverse_ssl.py --workdir=/tmp/reverse_ssl
+  python launch/reverse_ssl.py --config=configs/reverse_ssl.py:mnist5k \
+      --workdir=/tmp/reverse_ssl_mnist
+
+1. Pretrains per the config (VICReg; resumes a workdir that has checkpoints)
+   keeping a checkpoint every few epochs.
+2. Evaluates the random init (step 0) and every kept checkpoint with
+   cfg.eval.cli: NCC train/test accuracy and CDNV at every label level
+   (fine, coarse), for true and for permuted labels, over every layer, plus
+   the hierarchy correlations and RankMe.
+3. Writes WORKDIR/reverse_ssl/results.json ({"epochs": [...], "results":
+   [{name: value} per checkpoint]}) and PNG plots:
+     ncc_vs_epoch.png     NCC test accuracy per layer over training
+     cdnv_vs_epoch.png    train CDNV per layer over training (log scale)
+     by_layer.png         NCC train/test accuracy vs depth at the end
+   each with true labels (solid) against random labels (dashed).
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on a server
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from ml_collections import config_flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from ssljax import checkpoint  # pylint: disable=g-import-not-at-top
+from ssljax import eval_main
+from ssljax import evals
+from ssljax import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(ROOT, "configs", "reverse_ssl.py"),
+    "Config file.", lock_config=True)
+flags.DEFINE_string("workdir", None, "Run directory.")
+flags.DEFINE_bool("replot", False, "Only redraw the plots from the "
+                  "workdir's results.json.")
+flags.mark_flags_as_required(["workdir"])
+FLAGS = flags.FLAGS
+
+
+def evaluate_checkpoints(workdir):
+  """[(epoch, {name: value})] for step 0 and every kept checkpoint."""
+  cfg, s, state0, evaluator, _ = eval_main.load(workdir, 0)
+  mngr = checkpoint.manager(workdir, cfg.checkpoint)
+  names = evals.parse(cfg.eval.cli)
+  out = []
+  for step in [0] + sorted(mngr.all_steps()):
+    state = state0 if step == 0 else checkpoint.restore(mngr, step, state0)
+    res = evaluator.run(state, names)
+    res.pop("online_probe_accuracy", None)
+    out.append((step / s.steps_per_epoch, res))
+    print(f"epoch {step / s.steps_per_epoch:5.1f}  NCC test (rep, fine) "
+          f"true {res[f'rep/{evaluator.levels[0]}/true/ncc_test']:.3f} "
+          f"random {res[f'rep/{evaluator.levels[0]}/random/ncc_test']:.3f}",
+          flush=True)
+  return out, evaluator.levels
+
+
+def _layers(results):
+  return evals.layer_order({k.split("/")[0] for k in results
+                            if k.count("/") == 3})
+
+
+def plot(curve, levels, out_dir):
+  epochs = [e for e, _ in curve]
+  final = curve[-1][1]
+  layers = _layers(final)
+  colors = plt.cm.viridis([i / max(len(layers) - 1, 1)
+                           for i in range(len(layers))])
+  paths = []
+  for metric, fname, log in (("ncc_test", "ncc_vs_epoch.png", False),
+                             ("cdnv_train", "cdnv_vs_epoch.png", True)):
+    fig, axes = plt.subplots(1, len(levels), figsize=(5 * len(levels), 4),
+                             squeeze=False)
+    for ax, lv in zip(axes[0], levels):
+      for color, layer in zip(colors, layers):
+        for kind, style in (("true", "-"), ("random", "--")):
+          ys = [r[f"{layer}/{lv}/{kind}/{metric}"] for _, r in curve]
+          ax.plot(epochs, ys, style, color=color,
+                  label=layer if kind == "true" else None)
+      ax.set(title=f"{metric} ({lv}); dashed: random labels", xlabel="epoch",
+             yscale="log" if log else "linear")
+      ax.legend(fontsize=7)
+    paths.append(_save(fig, out_dir, fname))
+  fig, axes = plt.subplots(1, len(levels), figsize=(5 * len(levels), 4),
+                           squeeze=False)
+  for ax, lv in zip(axes[0], levels):
+    for metric, marker in (("ncc_train", "o"), ("ncc_test", "s")):
+      for kind, style in (("true", "-"), ("random", "--")):
+        ax.plot(layers, [final[f"{l}/{lv}/{kind}/{metric}"] for l in layers],
+                style, marker=marker, label=f"{metric}, {kind} labels")
+    ax.set(title=f"NCC accuracy vs depth at epoch {epochs[-1]:.0f} ({lv})",
+           ylim=(0, 1))
+    ax.legend(fontsize=7)
+  paths.append(_save(fig, out_dir, "by_layer.png"))
+  return paths
+
+
+def _save(fig, out_dir, name):
+  path = os.path.join(out_dir, name)
+  fig.tight_layout()
+  fig.savefig(path + ".tmp.png", dpi=110)
+  plt.close(fig)
+  os.replace(path + ".tmp.png", path)
+  return path
+
+
+def run_experiment(cfg, workdir):
+  train.train_and_evaluate(cfg, workdir)
+  curve, levels = evaluate_checkpoints(workdir)
+  out_dir = os.path.join(workdir, "reverse_ssl")
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, "results.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump({"levels": list(levels), "epochs": [e for e, _ in curve],
+               "results": [r for _, r in curve]}, f, indent=1)
+  os.replace(path + ".tmp", path)
+  return path, plot(curve, levels, out_dir)
+
+
+def replot(workdir):
+  out_dir = os.path.join(workdir, "reverse_ssl")
+  with open(os.path.join(out_dir, "results.json")) as f:
+    r = json.load(f)
+  return plot(list(zip(r["epochs"], r["results"])), r["levels"], out_dir)
+
+
+def main(argv):
+  del argv
+  if FLAGS.replot:
+    print("\n".join(["written:"] + replot(FLAGS.workdir)))
+    return
+  path, pngs = run_experiment(_CONFIG.value, FLAGS.workdir)
+  print("\n".join(["written:", path] + pngs))
+
+
+if __name__ == "__main__":
+  app.run(main)
