@@ -2,13 +2,17 @@
 
   python benchmarks/losses.py [--torch]
 
-VICReg over n ∈ {256, 1024, 4096} and d ∈ {2048, 8192}. FLOPs count the
+VICReg over n ∈ {256, 1024, 4096} and d ∈ {2048, 8192}; then the MVEB
+entropy term (normalize -> vmf_score -> surrogate E, forward + backward
+w.r.t. the un-normalized z) for n ∈ {128, 256, 1024, 4096}, d = 2048, with
+a naive JAX version (full sort for τ, general LU solve) for comparison. FLOPs count the
 matrix products only (the rest is O(nd)): with the n×n Gram (n < d) the
 forward costs 2·n²·d per view for ZcZcᵀ, the backward 2× that; with the d×d
 covariance it is 2·n·d² per view. "peak" is this machine's measured float32
 matmul rate (a 4096² jnp.dot), so the last column is the fraction of it.
 --torch also times a straightforward PyTorch transcription of the official
-VICReg forward (d×d covariance) + backward on the same CPU.
+VICReg forward (d×d covariance) + backward on the same CPU, and of the MVEB
+entropy term (topk for τ, torch.linalg.solve).
 """
 
 import time
@@ -20,10 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssljax import losses
+from ssljax import ops
 
 flags.DEFINE_bool("torch", False, "Also time the PyTorch reference.")
 flags.DEFINE_list("sizes", ["256x2048", "256x8192", "1024x2048", "1024x8192",
                             "4096x2048", "4096x8192"], "n x d pairs.")
+flags.DEFINE_list("mveb_sizes", ["128x2048", "256x2048", "1024x2048",
+                                 "4096x2048"], "n x d pairs for MVEB.")
 FLAGS = flags.FLAGS
 
 
@@ -82,6 +89,70 @@ def torch_vicreg_time(n, d, repeats):
   return best_time(step, repeats)
 
 
+def _unit(x):
+  return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def mveb_entropy(x, eta=0.01, min_tau=0.1):
+  z = _unit(x)
+  s_nd, _ = ops.vmf_score(z, eta=eta, min_tau=min_tau)
+  return jnp.mean(jnp.sum(jax.lax.stop_gradient(-s_nd) * z, -1))
+
+
+def naive_mveb_entropy(x, eta=0.01, min_tau=0.1):
+  """Full sort for τ and a general solve: what the kernel avoids."""
+  z = _unit(x)
+  zs = jax.lax.stop_gradient(z)
+  n = z.shape[0]
+  s_nn = zs @ zs.T
+  tau = jnp.maximum(jnp.sort((1 - s_nn).ravel())[::-1][n * n // 2 - 1],
+                    min_tau)
+  k_nn = jnp.exp(s_nn / tau)
+  g = k_nn.sum(1, keepdims=True) * zs / tau
+  s_nd = -jnp.linalg.solve(k_nn + eta * jnp.eye(n), g)
+  return jnp.mean(jnp.sum(-s_nd * z, -1))
+
+
+def torch_mveb_time(n, d, repeats, eta=0.01, min_tau=0.1):
+  import torch  # pylint: disable=g-import-not-at-top
+  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(0)
+  x = torch.randn(n, d, requires_grad=True)
+
+  def step():
+    x.grad = None
+    z = F.normalize(x, dim=1)
+    with torch.no_grad():
+      s = z @ z.T
+      tau = torch.topk((1 - s).flatten(), n * n // 2).values[-1]
+      tau = torch.clamp(tau, min=min_tau)
+      k = torch.exp(s / tau)
+      g = k.sum(1, keepdim=True) * z / tau
+      score = -torch.linalg.solve(k + eta * torch.eye(n), g)
+    (-score * z).sum(1).mean().backward()
+
+  return best_time(step, repeats)
+
+
+def mveb_table():
+  print("\nMVEB entropy term, forward + backward (ms)")
+  print(f"{'n':>5} {'d':>5} {'ssljax':>9} {'naive jax':>10}"
+        + (f" {'torch':>9} {'torch/ssljax':>12}" if FLAGS.torch else ""))
+  fast = jax.jit(jax.grad(mveb_entropy))
+  naive = jax.jit(jax.grad(naive_mveb_entropy))
+  for size in FLAGS.mveb_sizes:
+    n, d = map(int, size.split("x"))
+    x = jax.random.normal(jax.random.key(0), (n, d))
+    repeats = 3 if n >= 2048 else 10
+    t = best_time(lambda: jax.block_until_ready(fast(x)), repeats)
+    tn = best_time(lambda: jax.block_until_ready(naive(x)), repeats)
+    row = f"{n:>5} {d:>5} {t * 1e3:>9.1f} {tn * 1e3:>10.1f}"
+    if FLAGS.torch:
+      tt = torch_mveb_time(n, d, repeats)
+      row += f" {tt * 1e3:>9.1f} {tt / t:>12.2f}"
+    print(row, flush=True)
+
+
 def main(_):
   peak = matmul_peak()
   print(f"float32 matmul peak (4096² jnp.dot): {peak / 1e9:.1f} GFLOP/s, "
@@ -107,6 +178,7 @@ def main(_):
     elif FLAGS.torch:
       row += f" {'skipped':>9}"  # the d×d path: minutes on 2 cores
     print(row, flush=True)
+  mveb_table()
 
 
 if __name__ == "__main__":
