@@ -64,7 +64,7 @@ def vicreg(z1, z2, *, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0,
   return loss, metrics
 
 
-def _l2n(x):
+def l2_normalize(x):
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -149,9 +149,10 @@ def byol(p1, p2, t1, t2):
   MSE of the L2-normalized vectors; the two directions (p1↔t2, p2↔t1) are
   SUMMED and the result averaged over the batch (range [0, 8]).
   p = online predictor outputs, t = target projector outputs (EMA net)."""
-  pn1, pn2 = _l2n(p1.astype(jnp.float32)), _l2n(p2.astype(jnp.float32))
-  tn1 = jax.lax.stop_gradient(_l2n(t1.astype(jnp.float32)))
-  tn2 = jax.lax.stop_gradient(_l2n(t2.astype(jnp.float32)))
+  pn1 = l2_normalize(p1.astype(jnp.float32))
+  pn2 = l2_normalize(p2.astype(jnp.float32))
+  tn1 = jax.lax.stop_gradient(l2_normalize(t1.astype(jnp.float32)))
+  tn2 = jax.lax.stop_gradient(l2_normalize(t2.astype(jnp.float32)))
   l12 = 2 - 2 * jnp.sum(pn1 * tn2, axis=-1)
   l21 = 2 - 2 * jnp.sum(pn2 * tn1, axis=-1)
   loss = jnp.mean(l12 + l21)
@@ -167,7 +168,7 @@ def nt_xent(z1, z2, *, temperature=0.1):
   loss_a + loss_b, the SUM of the two directions' batch means (= 2 × the
   mean over the 2N anchors; some reimplementations report the mean).
   Returns (loss, metrics) with contrastive top-1 accuracy."""
-  z = _l2n(jnp.concatenate([z1, z2]).astype(jnp.float32))
+  z = l2_normalize(jnp.concatenate([z1, z2]).astype(jnp.float32))
   n = z1.shape[0]
   logits = z @ z.T / temperature
   logits = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, logits)

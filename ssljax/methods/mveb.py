@@ -20,8 +20,8 @@ def heads(cfg):
 
 
 def loss(out, target, cfg, mesh=None):
-  zs = [losses._l2n(z) for z in out["z"]]  # pylint: disable=protected-access
-  t1, t2 = (losses._l2n(t) for t in target["z"][:2])  # pylint: disable=protected-access
+  zs = [losses.l2_normalize(z) for z in out["z"]]
+  t1, t2 = (losses.l2_normalize(t) for t in target["z"][:2])
   c = cfg.loss
   return losses.mveb(zs, t1, t2, lambd=c.lambd, eta=c.eta,
                      min_tau=c.min_tau, scope=c.score_scope, mesh=mesh)
