@@ -47,18 +47,12 @@ def get_config(arg):
   return module.get_config(arg)
 
 
-def run_all(workdir, datasets, methods, data_dir=None, overrides=None):
+def run_all(workdir, datasets, methods, data_dir=None):
   results = {}
   for ds in datasets:
     for m in methods:
       cfg = get_config(f"{m},{ds}")
       cfg.data.data_dir = data_dir
-      for k, v in (overrides or {}).items():
-        node = cfg
-        *path, leaf = k.split(".")
-        for p in path:
-          node = node[p]
-        node[leaf] = v
       wd = os.path.join(workdir, ds, m)
       t = time.perf_counter()
       train.train_and_evaluate(cfg, wd)

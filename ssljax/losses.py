@@ -78,11 +78,13 @@ def vmf_scores(z_nd, *, eta, min_tau, scope, mesh):
   if scope != "per_device":
     raise ValueError(f"Unknown score scope {scope!r}; valid: per_device, "
                      "global.")
+  def local(z):
+    s_nd, tau = ops.vmf_score(z, eta=eta, min_tau=min_tau)
+    return s_nd, tau[None]
+
   spec = jax.sharding.PartitionSpec("data")
-  fn = lambda z: (lambda s, t: (s, t[None]))(
-      *ops.vmf_score(z, eta=eta, min_tau=min_tau))
-  return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=(spec, spec),
-                       check_vma=False)(z_nd)
+  return jax.shard_map(local, mesh=mesh, in_specs=spec,
+                       out_specs=(spec, spec), check_vma=False)(z_nd)
 
 
 def mveb(online_views, target1, target2, *, lambd=0.01, eta=0.01,

@@ -34,7 +34,7 @@ def eval_config(cfg):
   """cfg.eval, with defaults for workdirs written before it existed."""
   e = cfg.get("eval") or {}
   return {"periodic": e.get("periodic", "knn"),
-          "cli": e.get("cli", "linear,knn"),
+          "cli": e.get("cli", "linear,knn,ncc,cdnv"),
           "coarse_label_keys": tuple(e.get("coarse_label_keys", ())),
           "random_seed": e.get("random_seed", 0)}
 
@@ -86,15 +86,6 @@ def extract(s, state, source, *, represent, label_keys, batch_size=None):
   cat = lambda parts: {k: np.concatenate([p[k] for p in parts])[order]
                        for k in parts[0]}
   return {"x": cat(xs), "y": cat(ys)}
-
-
-def extract_features(s, state, source, *, represent=None, batch_size=None,
-                     label_key=None):
-  """(representations float32 [n, D], labels [n]) of every example, once."""
-  label_key = label_key or s.cfg.data.label_key
-  f = extract(s, state, source, represent=represent or make_represent(s),
-              label_keys=(label_key,), batch_size=batch_size)
-  return f["x"]["rep"], f["y"][label_key]
 
 
 class Evaluator:

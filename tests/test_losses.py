@@ -114,7 +114,7 @@ def test_mveb_matches_formula_with_local_views():
   assert float(m["entropy"]) == pytest.approx(e, rel=1e-4)
   assert float(loss) == pytest.approx(-a - 0.01 * e, rel=1e-5)
   # inputs are used as given: a non-normalized input changes A linearly
-  loss2, m2 = losses.mveb([jnp.asarray(2 * zs[0])] + zs[1:2], t1, t2)
+  _, m2 = losses.mveb([jnp.asarray(2 * zs[0])] + zs[1:2], t1, t2)
   assert float(m2["align"]) == pytest.approx(
       (2 * dot(zs[0], t2) + dot(zs[1], t1)) / 2, rel=1e-5)
 

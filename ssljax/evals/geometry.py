@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ssljax.losses import l2_normalize
+
 
 def _f32(x):
   return jnp.asarray(x, jnp.float32)
@@ -28,6 +30,15 @@ def _f32(x):
 
 def num_classes_of(*ys):
   return int(max(int(np.max(np.asarray(y))) for y in ys)) + 1
+
+
+def pairwise_sq_distances(mu_cd):
+  """[C, C] squared Euclidean distances between rows, via the Gram matrix
+  (no [C, C, d] intermediate); centring first keeps it accurate."""
+  mu_cd = mu_cd - mu_cd.mean(0)
+  sq_c = jnp.sum(mu_cd * mu_cd, -1)
+  d2_cc = sq_c[:, None] + sq_c[None] - 2.0 * mu_cd @ mu_cd.T
+  return jnp.maximum(d2_cc, 0.0) * (1.0 - jnp.eye(len(sq_c)))
 
 
 @functools.partial(jax.jit, static_argnames="num_classes")
@@ -40,15 +51,11 @@ def class_means(x_nd, y_n, *, num_classes):
   return sum_cd / jnp.maximum(count_c, 1.0)[:, None], count_c
 
 
-def _l2n(x):
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 @functools.partial(jax.jit, static_argnames=("num_classes", "normalize"))
 def _ncc_predict(train_x, train_y, test_x, *, num_classes, normalize):
   train_x, test_x = _f32(train_x), _f32(test_x)
   if normalize:
-    train_x, test_x = _l2n(train_x), _l2n(test_x)
+    train_x, test_x = l2_normalize(train_x), l2_normalize(test_x)
   mu_cd, count_c = class_means(train_x, train_y, num_classes=num_classes)
   # argmin_c ‖x−μ_c‖² = argmin_c ‖μ_c‖² − 2⟨x, μ_c⟩; O(n·C) memory.
   score_nc = (jnp.sum(mu_cd * mu_cd, -1)[None] - 2.0 * test_x @ mu_cd.T)
@@ -79,10 +86,7 @@ def _cdnv(x_nd, y_n, *, num_classes):
   sq_n = jnp.sum(jnp.square(x_nd - mu_cd[y_n]), -1)
   var_c = jax.ops.segment_sum(sq_n, y_n, num_segments=num_classes)
   var_c = var_c / jnp.maximum(count_c, 1.0)
-  mu_cd = mu_cd - mu_cd.mean(0)  # centring keeps the Gram form accurate
-  sq_c = jnp.sum(mu_cd * mu_cd, -1)
-  dist_cc = jnp.maximum(sq_c[:, None] + sq_c[None] - 2.0 * mu_cd @ mu_cd.T,
-                        0.0)
+  dist_cc = pairwise_sq_distances(mu_cd)
   present = count_c > 0
   pair_cc = jnp.triu(present[:, None] & present[None], k=1)
   ratio_cc = (var_c[:, None] + var_c[None]) / (2.0 * dist_cc)

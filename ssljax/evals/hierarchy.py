@@ -115,15 +115,7 @@ def average_linkage(dist_cc):
   return jax.lax.fori_loop(0, c - 1, merge, init)[-1]
 
 
-@jax.jit
-def _centroid_distances(mu_cd):
-  mu_cd = mu_cd - mu_cd.mean(0)  # centring keeps the Gram form accurate
-  sq_c = jnp.sum(mu_cd * mu_cd, -1)
-  d2 = sq_c[:, None] + sq_c[None] - 2.0 * mu_cd @ mu_cd.T
-  return jnp.sqrt(jnp.maximum(d2, 0.0)) * (1.0 - jnp.eye(len(sq_c)))
-
-
-def _parents(fine_y, coarse_y, num_fine):
+def parents_of(fine_y, coarse_y, num_fine):
   """Ancestor of every fine class at this level; refuses non-nested labels."""
   fine_y, coarse_y = np.asarray(fine_y), np.asarray(coarse_y)
   parent = np.full(num_fine, -1)
@@ -153,13 +145,13 @@ def hierarchy_rank_correlation(x, fine_y, coarse_y):
   levels = [coarse_y] if np.ndim(coarse_y[0]) == 0 else list(coarse_y)
   fine_y = np.asarray(fine_y)
   num_fine = int(fine_y.max()) + 1
-  parents = [_parents(fine_y, c, num_fine) for c in levels]
+  parents = [parents_of(fine_y, c, num_fine) for c in levels]
   mu_cd, count_c = geometry.class_means(x, jnp.asarray(fine_y, jnp.int32),
                                         num_classes=num_fine)
   present = np.flatnonzero(np.asarray(count_c) > 0)
   mu_cd = mu_cd[present]
   tree = tree_distance([p[present] for p in parents])
-  dist = _centroid_distances(mu_cd)
+  dist = jnp.sqrt(geometry.pairwise_sq_distances(mu_cd))
   iu = np.triu_indices(len(present), k=1)
   e, t = dist[iu], jnp.asarray(tree[iu])
   coph = average_linkage(dist)[iu]

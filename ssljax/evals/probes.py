@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ssljax.evals.geometry import num_classes_of
+from ssljax.losses import l2_normalize
+
 
 def _l2n(x):
-  x = jnp.asarray(x, jnp.float32)
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+  return l2_normalize(jnp.asarray(x, jnp.float32))
 
 
 @functools.partial(jax.jit, static_argnames=("ks", "num_classes", "chunk"))
@@ -53,8 +55,7 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k=20, temperature=0.07,
   """
   ks = tuple(k) if isinstance(k, (tuple, list)) else (k,)
   train_y = jnp.asarray(train_y, jnp.int32)
-  if num_classes is None:
-    num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
+  num_classes = num_classes or num_classes_of(train_y, test_y)
   if max(ks) > len(train_y):
     raise ValueError(f"k={max(ks)} exceeds the {len(train_y)} train points.")
   correct = _knn_correct(_l2n(train_x), train_y, _l2n(test_x),
@@ -119,7 +120,7 @@ def linear_probe(train_x, train_y, test_x, test_y, *,
   test_y = jnp.asarray(test_y, jnp.int32)
   mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
   train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd
-  num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
+  num_classes = num_classes_of(train_y, test_y)
   perm = np.random.default_rng(seed).permutation(len(train_y))
   n_hold = int(len(perm) * holdout)
   hold, fit = perm[:n_hold], perm[n_hold:]

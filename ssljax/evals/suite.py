@@ -63,9 +63,7 @@ def _random_labels(y, levels, seed):
   perm = geometry.permute_labels(np.arange(len(fine)), seed)
   out = {levels[0]: fine[perm]}
   for lv in levels[1:]:
-    parent = np.zeros(fine.max() + 1, np.int64)
-    parent[fine] = np.asarray(y[lv])
-    out[lv] = parent[out[levels[0]]]
+    out[lv] = hierarchy.parents_of(fine, y[lv], fine.max() + 1)[fine[perm]]
   return out
 
 
