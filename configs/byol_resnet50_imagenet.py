@@ -25,9 +25,7 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 def get_config(arg=None):
   del arg
-  c = common.base_config()
-  c.method = "byol"
-  c.loss = dict()
+  c = common.base_config("byol")
   c.model = dict(name="resnet50", dtype="bfloat16")
   c.projector = "4096-256"
   c.predictor = "4096-256"

@@ -1,18 +1,22 @@
-"""Defaults shared by every config; configs override what they change."""
+"""Defaults shared by every config; configs override what they change.
+
+Method-specific fields (heads, loss coefficients, EMA, decoder, ...) and
+their published defaults come from the method's own file
+(`ssljax.methods.<name>.default_config()`), merged here, so a config only
+holds the fields of its method.
+"""
 
 import ml_collections
 
+from ssljax import methods
 from ssljax.data import augment
 
 
-def base_config():
+def base_config(method="vicreg"):
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.method = "vicreg"
-  c.loss = ml_collections.ConfigDict(
-      dict(sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0))
-  c.projector = "8192-8192-8192"
-  c.ema = ml_collections.ConfigDict(dict(base=0.996))
+  c.method = method
+  c.update(methods.get(method).default_config())
   c.model = ml_collections.ConfigDict(dict(name="resnet50", dtype="float32"))
   c.data = ml_collections.ConfigDict(dict(
       dataset="imagenet2012", data_dir=ml_collections.FieldReference(

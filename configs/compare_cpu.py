@@ -1,9 +1,9 @@
-"""Equal-budget comparison on a CPU: MVEB vs VICReg vs BYOL vs SimCLR.
+"""Equal-budget comparison on a CPU: MVEB vs VICReg vs BYOL vs SimCLR vs AE.
 
   ssljax-train --config=configs/compare_cpu.py:mveb,mnist5k --workdir=/tmp/c
   python launch/compare_methods.py --workdir=/tmp/compare   # all of them
 
-Arg "METHOD,DATASET"; methods: mveb, vicreg, byol, simclr; datasets:
+Arg "METHOD,DATASET"; methods: mveb, vicreg, byol, simclr, ae; datasets:
 mnist5k (25 epochs) and hierarchical_shapes (5 epochs). Everything but the
 method's own head and loss is shared: width-8 ResNet-18 with the CIFAR stem,
 two 32 px views with the same `cifar` augmentations (no multi-crop: MVEB's
@@ -14,7 +14,11 @@ Method settings are their published defaults, untuned here: VICReg
 methods (BYOL, MVEB) start their momentum at 0.99 instead of 0.996, the
 usual value for runs of a few hundred steps. Projectors are 512 wide
 (VICReg, MVEB 512-512-512; SimCLR 512-512-128; BYOL 512-128 + predictor
-512-128). Runtimes and results: README.md ("Method comparison").
+512-128). The auto-encoder `ae` (no corruption; `--config.corruption.kind=
+gaussian|mask` for the denoising / masking regimes) uses the same encoder,
+batch, optimizer and crops, one view, and no colour augmentation (it
+reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a
+4×4 start. Runtimes and results: README.md ("Method comparison").
 """
 
 import os
@@ -24,7 +28,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
-METHODS = ("mveb", "vicreg", "byol", "simclr")
+METHODS = ("mveb", "vicreg", "byol", "simclr", "ae")
 
 
 def get_config(arg=None):
@@ -33,26 +37,27 @@ def get_config(arg=None):
     raise ValueError(f"Bad arg {arg!r}: expected METHOD,DATASET with METHOD "
                      f"in {', '.join(METHODS)} and DATASET in "
                      f"{', '.join(DATASETS)}.")
-  c = common.base_config()
-  c.method = method
+  c = common.base_config(method)
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
-  c.projector = "512-512-512"
-  if method == "mveb":
-    c.loss = dict(lambd=0.01, eta=0.01, min_tau=0.1, score_scope="per_device")
+  if method in ("mveb", "vicreg"):
+    c.projector = "512-512-512"
   elif method == "byol":
-    c.loss = dict()
     c.projector = "512-128"
     c.predictor = "512-128"
   elif method == "simclr":
-    c.loss = dict(temperature=0.1)
     c.projector = "512-512-128"
-  c.ema.base = 0.99
+  if "ema" in c:
+    c.ema.base = 0.99
   c.data.dataset = dataset
   c.data.eval_split = "test"
   c.data.image_size = 32
   c.data.global_scale = (0.5, 1.0)
   c.data.crop_fraction = 1.0
   c.augment = "cifar"
+  if method == "ae":
+    c.data.num_global = 1
+    c.augment = "none"
+    c.decoder = dict(width=64, start_size=4)
   c.batch_size = 256
   c.eval_batch_size = 200
   c.num_epochs = DATASETS[dataset]

@@ -31,8 +31,7 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 def get_config(arg=None):
   del arg
-  c = common.base_config()
-  c.method = "mveb"
+  c = common.base_config("mveb")
   c.loss = dict(lambd=0.01, eta=0.01, min_tau=0.1, score_scope="per_device")
   c.model = dict(name="resnet50", zero_init_residual=True, dtype="bfloat16")
   c.projector = "2048-2048-2048"

@@ -30,8 +30,7 @@ def get_config(arg=None):
   if dataset not in DATASETS:
     raise ValueError(f"Unknown quickstart dataset {dataset!r}; valid: "
                      f"{', '.join(DATASETS)}.")
-  c = common.base_config()
-  c.method = "vicreg"
+  c = common.base_config("vicreg")
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
   c.projector = "512-512-512"
   c.data.dataset = dataset

@@ -28,8 +28,7 @@ def get_config(arg=None):
     raise ValueError(f"Unknown dataset {dataset!r}; valid: "
                      f"{', '.join(DATASETS)}.")
   epochs, num_train, coarse = DATASETS[dataset]
-  c = common.base_config()
-  c.method = "vicreg"
+  c = common.base_config("vicreg")
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
   c.projector = "512-512-512"
   c.data.dataset = dataset

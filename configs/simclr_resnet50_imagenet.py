@@ -23,8 +23,7 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 def get_config(arg=None):
   del arg
-  c = common.base_config()
-  c.method = "simclr"
+  c = common.base_config("simclr")
   c.loss = dict(temperature=0.1)
   c.model = dict(name="resnet50", dtype="bfloat16")
   c.projector = "2048-2048-128"

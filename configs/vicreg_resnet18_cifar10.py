@@ -22,8 +22,7 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 def get_config(arg=None):
   del arg
-  c = common.base_config()
-  c.method = "vicreg"
+  c = common.base_config("vicreg")
   c.model = dict(name="resnet18", stem="cifar", dtype="float32")
   c.projector = "2048-2048-2048"
   c.data.dataset = "cifar10"

@@ -25,8 +25,7 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 def get_config(arg=None):
   del arg
-  c = common.base_config()
-  c.method = "vicreg"
+  c = common.base_config("vicreg")
   c.model = dict(name="resnet50", dtype="bfloat16")
   c.projector = "8192-8192-8192"
   c.data.dataset = "imagenet2012"

@@ -28,7 +28,8 @@ from ssljax import train
 
 flags.DEFINE_string("workdir", None, "Root directory of the runs.")
 flags.DEFINE_list("datasets", ["mnist5k", "hierarchical_shapes"], "Datasets.")
-flags.DEFINE_list("methods", ["mveb", "vicreg", "byol", "simclr"], "Methods.")
+flags.DEFINE_list("methods", ["mveb", "vicreg", "byol", "simclr", "ae"],
+                  "Methods.")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS

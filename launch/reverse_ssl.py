@@ -49,16 +49,18 @@ FLAGS = flags.FLAGS
 
 def evaluate_checkpoints(workdir):
   """[(epoch, {name: value})] for step 0 and every kept checkpoint."""
-  cfg, s, state0, evaluator, _ = eval_main.load(workdir, 0)
+  cfg, init, evaluator, _ = eval_main.load(workdir, 0)
+  steps_per_epoch = len(evaluator.train_src) // cfg.batch_size
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
   names = evals.parse(cfg.eval.cli)
   out = []
   for step in [0] + sorted(mngr.all_steps()):
-    state = state0 if step == 0 else checkpoint.restore(mngr, step, state0)
-    res = evaluator.run(state, names)
+    variables = init if step == 0 else checkpoint.restore_variables(
+        mngr, step, init)
+    res = evaluator.run(variables, names)
     res.pop("online_probe_accuracy", None)
-    out.append((step / s.steps_per_epoch, res))
-    print(f"epoch {step / s.steps_per_epoch:5.1f}  NCC test (rep, fine) "
+    out.append((step / steps_per_epoch, res))
+    print(f"epoch {step / steps_per_epoch:5.1f}  NCC test (rep, fine) "
           f"true {res[f'rep/{evaluator.levels[0]}/true/ncc_test']:.3f} "
           f"random {res[f'rep/{evaluator.levels[0]}/random/ncc_test']:.3f}",
           flush=True)

@@ -46,6 +46,18 @@ def restore(mngr, step, state_like, data_iter=None):
   return out["state"]
 
 
+def restore_variables(mngr, step, variables_like):
+  """Only the networks' variables {"params", "batch_stats"} of checkpoint
+  `step` (no optimizer or method state needed to read them), into the
+  structure/shardings of `variables_like`."""
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, variables_like)
+  out = mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.PyTreeRestore(
+          abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(
+              abstract), partial_restore=True)))
+  return dict(out["state"])
+
+
 def restore_latest(mngr, state_like, data_iter):
   """(state, True) from the newest checkpoint, or (state_like, False)."""
   step = mngr.latest_step()

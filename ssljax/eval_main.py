@@ -10,17 +10,21 @@ layer/level/labels, one column per metric) and writes
 WORKDIR/checkpoints/eval_step<N>.json: {"step", "evals", "results"}.
 """
 
+import functools
 import json
 import os
 
 from absl import app
 from absl import flags
+import jax
 
 from ssljax import checkpoint
 from ssljax import evals
+from ssljax import methods
+from ssljax import models
 from ssljax import monitor
-from ssljax import train
 import ssljax.data
+from ssljax.data import pipeline
 
 FLAGS = flags.FLAGS
 
@@ -37,7 +41,11 @@ def _define_flags():
 
 
 def load(workdir, step=None):
-  """(cfg, Setup, state at `step`, Evaluator, step) of a workdir."""
+  """(cfg, variables at `step`, Evaluator, step) of a workdir.
+
+  Builds the method's networks from the workdir's config and reads only
+  their variables from the checkpoint: no optimizer, loss or method state.
+  """
   if not os.path.exists(os.path.join(workdir, "config.json")):
     raise FileNotFoundError(f"{workdir} has no config.json: not a ssljax "
                             "workdir (run ssljax-train first).")
@@ -45,10 +53,16 @@ def load(workdir, step=None):
   d = cfg.data
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
   test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
-  s = train.setup(cfg, len(train_src), monitor.num_classes(
-      train_src, d.label_key))
-  state = train.init_state(s, cfg.seed)
-  if step != 0:
+  net = methods.build(cfg)
+  mesh = pipeline.make_mesh()
+  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  init = jax.jit(functools.partial(
+      methods.init_variables, net, methods.base.sample_views(d),
+      monitor.num_classes(train_src, d.label_key), cfg.seed),
+                 out_shardings=repl)
+  if step == 0:
+    variables = init()
+  else:
     mngr = checkpoint.manager(workdir, cfg.checkpoint)
     steps = mngr.all_steps()
     if not steps:
@@ -57,16 +71,23 @@ def load(workdir, step=None):
     if step not in steps:
       raise ValueError(f"No checkpoint at step {step}; available: 0 (random "
                        f"init), {', '.join(map(str, sorted(steps)))}.")
-    state = checkpoint.restore(mngr, step, state)
-  return cfg, s, state, monitor.Evaluator(cfg, s, train_src, test_src), step
+    shapes = jax.eval_shape(init)
+    variables = checkpoint.restore_variables(mngr, step, jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
+        shapes))
+  dtype = models.from_config(cfg.model).dtype
+  evaluator = monitor.Evaluator(
+      cfg, monitor.make_represent(net, d, mesh, dtype), mesh, train_src,
+      test_src)
+  return cfg, variables, evaluator, step
 
 
 def evaluate(workdir, step=None, names=None):
   """Runs `names` (default cfg.eval.cli) on checkpoint `step`; returns
   (results dict, path of the JSON written next to the checkpoints)."""
-  cfg, _, state, evaluator, step = load(workdir, step)
+  cfg, variables, evaluator, step = load(workdir, step)
   names = evals.parse(names or monitor.eval_config(cfg)["cli"])
-  results = evaluator.run(state, names)
+  results = evaluator.run(variables, names)
   path = os.path.join(workdir, "checkpoints", f"eval_step{step}.json")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path + ".tmp", "w") as f:

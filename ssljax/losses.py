@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import ops
+from ssljax.ops import l2_normalize
 
 
 def off_diagonal_sq_sum(zc_nd):
@@ -62,10 +63,6 @@ def vicreg(z1, z2, *, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0,
   metrics = {"loss": loss, "repr_loss": repr_loss, "std_loss": std_loss,
              "cov_loss": cov_loss, "std": (std1.mean() + std2.mean()) / 2}
   return loss, metrics
-
-
-def l2_normalize(x):
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def vmf_scores(z_nd, *, eta, min_tau, scope, mesh):

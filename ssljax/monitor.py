@@ -6,6 +6,7 @@ are written by tensorboardX (no TensorFlow); summary.json has "random_init"
 and knn_accuracy (fractions in [0, 1]).
 """
 
+import functools
 import json
 import os
 
@@ -39,25 +40,32 @@ def eval_config(cfg):
           "random_seed": e.get("random_seed", 0)}
 
 
-def make_represent(s, layers=False):
-  """Jitted (params, batch_stats, uint8 images) -> eval-mode features
-  {"rep": .., and with `layers` every GAP'd intermediate}, batch sharded over
-  the mesh. Build once per run: each call makes a new function to compile."""
-  cfg = s.cfg
-  repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
-  data = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec("data"))
+def make_represent(net, data_cfg, mesh, dtype=jnp.float32):
+  """The feature function evaluators use: represent(variables, uint8 images,
+  layers=False) -> eval-mode features {"rep": .., and with `layers` every
+  pooled intermediate}, via `net.represent`, batch sharded over `mesh`.
+  Build once per run: each `layers` value compiles once."""
+  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  data = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  compiled = {}
 
-  def represent(params, stats, images):
-    x = augment.normalize(images.astype(jnp.float32) / 255.0, cfg.data.mean,
-                          cfg.data.std).astype(s.model.dtype)
-    return s.model.apply({"params": params, "batch_stats": stats}, x, layers,
-                         method="represent")
+  def apply(variables, images, layers):
+    x = augment.normalize(images.astype(jnp.float32) / 255.0, data_cfg.mean,
+                          data_cfg.std).astype(dtype)
+    return net.apply(variables, x, layers, method="represent")
 
-  return jax.jit(represent, in_shardings=(repl, repl, data),
-                 out_shardings=data)
+  def represent(variables, images, layers=False):
+    if layers not in compiled:
+      compiled[layers] = jax.jit(
+          functools.partial(apply, layers=layers),
+          in_shardings=(repl, data), out_shardings=data)
+    return compiled[layers](variables, images)
+
+  return represent
 
 
-def extract(s, state, source, *, represent, label_keys, batch_size=None):
+def extract(represent, variables, source, *, mesh, data_cfg, batch_size,
+            label_keys, layers=False):
   """Features of every example of `source`, exactly once, in source order.
 
   The eval pipeline pads the last batch (mask=False rows are dropped);
@@ -65,16 +73,13 @@ def extract(s, state, source, *, represent, label_keys, batch_size=None):
   Returns {"x": {layer: float32 [n, w]}, "y": {label_key: int [n]}}, the
   same on every process.
   """
-  cfg = s.cfg
   xs, ys, index = [], [], []
-  for b in pipeline.eval_iterator(source,
-                                  global_batch=batch_size or
-                                  cfg.eval_batch_size,
-                                  image_size=cfg.data.image_size,
-                                  crop_fraction=cfg.data.crop_fraction,
+  for b in pipeline.eval_iterator(source, global_batch=batch_size,
+                                  image_size=data_cfg.image_size,
+                                  crop_fraction=data_cfg.crop_fraction,
                                   label_keys=tuple(label_keys)):
-    g = pipeline.to_global(b, s.mesh)
-    f = represent(state.params, state.batch_stats, g["image"])
+    g = pipeline.to_global(b, mesh)
+    f = represent(variables, g["image"], layers)
     out = multihost_utils.process_allgather(
         {"f": f, "y": {k: g[k] for k in label_keys}, "i": g["index"],
          "m": g["mask"]}, tiled=True)
@@ -89,50 +94,51 @@ def extract(s, state, source, *, represent, label_keys, batch_size=None):
 
 
 class Evaluator:
-  """Evaluations of a train state on the train and test splits.
+  """Evaluations of a model's variables on the train and test splits.
 
-  run(state, names): any subset of ssljax.evals.EVALS (see evals/suite.py);
-  monitor(state): the periodic subset cfg.eval.periodic + online probe,
-  keyed "eval/..."; summary(state): kNN + offline linear probe, the
-  summary.json entries.
+  Reaches the model only through `represent` (`make_represent`): no loss,
+  optimizer or train state. run(variables, names): any subset of
+  ssljax.evals.EVALS (see evals/suite.py); monitor(variables): the periodic
+  subset cfg.eval.periodic + online probe, keyed "eval/..."; summary(
+  variables, step): kNN + offline linear probe, the summary.json entries.
+  The online probe's accuracy is reported when variables["params"] holds
+  "probe".
   """
 
-  def __init__(self, cfg, s, train_src, test_src):
-    self.cfg, self.s = cfg, s
+  def __init__(self, cfg, represent, mesh, train_src, test_src):
+    self.cfg, self.represent, self.mesh = cfg, represent, mesh
     self.train_src, self.test_src = train_src, test_src
     self.ecfg = eval_config(cfg)
     self.levels = (cfg.data.label_key,) + self.ecfg["coarse_label_keys"]
-    self._represent = {}
 
-  def features(self, state, layers=False):
-    if layers not in self._represent:
-      self._represent[layers] = make_represent(self.s, layers)
-    return tuple(extract(self.s, state, src,
-                         represent=self._represent[layers],
-                         label_keys=self.levels)
+  def features(self, variables, layers=False):
+    return tuple(extract(self.represent, variables, src, mesh=self.mesh,
+                         data_cfg=self.cfg.data,
+                         batch_size=self.cfg.eval_batch_size,
+                         label_keys=self.levels, layers=layers)
                  for src in (self.train_src, self.test_src))
 
-  def run(self, state, names, features=None):
+  def run(self, variables, names, features=None):
     names = evals.parse(names)
-    tr, te = features or self.features(state, layers="layers" in names)
+    tr, te = features or self.features(variables, layers="layers" in names)
     out = dict(evals.run(names, tr, te, levels=self.levels,
                          knn_k=tuple(self.cfg.knn.k),
                          knn_temperature=self.cfg.knn.temperature,
                          seed=self.ecfg["random_seed"]))
-    probe = state.params.get("probe")
+    probe = variables["params"].get("probe")
     if probe is not None:
       x, y = te["x"]["rep"], te["y"][self.levels[0]]
       logits = x @ np.asarray(probe["kernel"]) + np.asarray(probe["bias"])
       out["online_probe_accuracy"] = float(np.mean(logits.argmax(-1) == y))
     return out
 
-  def monitor(self, state):
+  def monitor(self, variables):
     return {f"eval/{k}": v for k, v in
-            self.run(state, self.ecfg["periodic"]).items()}
+            self.run(variables, self.ecfg["periodic"]).items()}
 
-  def summary(self, state):
-    tr, te = self.features(state)
-    out = self.run(state, "knn", (tr, te))
+  def summary(self, variables, step):
+    tr, te = self.features(variables)
+    out = self.run(variables, "knn", (tr, te))
     lv = self.levels[0]
     for k in self.cfg.knn.k:
       out[f"knn_accuracy_k{k}"] = out.pop(f"rep/{lv}/true/knn_k{k}")
@@ -142,7 +148,7 @@ class Evaluator:
     out["linear_probe_accuracy"] = probe["test_accuracy"]
     out["linear_probe_train_accuracy"] = probe["train_accuracy"]
     out["linear_probe_l2"] = probe["l2"]
-    out["step"] = int(state.step)
+    out["step"] = int(step)
     return out
 
 

@@ -3,11 +3,16 @@
   kth_largest  exact k-th largest entry of an array by bisection on the
                float32 bit pattern: 32 counting passes, no sort
   vmf_score    Stein score estimate ŝ ≈ ∇ log q(z) with a von Mises–Fisher
-               kernel, for unit-norm rows z (MVEB, METHODS.md §1)
+               kernel, for unit-norm rows z (MVEB)
+  l2_normalize rows to unit norm (zero rows stay zero)
 """
 
 import jax
 import jax.numpy as jnp
+
+
+def l2_normalize(x):
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _sortable(x):

@@ -1,11 +1,12 @@
 """SSL pretraining: one jitted, sharded train step and the loop around it.
 
 Data flow per step: grain host batch (uint8 crops) -> global jax.Arrays sharded
-over the mesh's "data" axis -> [jit: on-device augmentation -> SSLModel on all
-views -> method loss + online probe -> optax update (+ EMA)] -> new state.
-Params are replicated; the batch is sharded, so BatchNorm and loss statistics
-are over the global batch. The host syncs with the device only at logging,
-evaluation and checkpoint steps.
+over the mesh's "data" axis -> [jit: on-device augmentation -> the method's
+objective (its networks, its loss, its state; `ssljax.methods.base`) +
+online probe -> optax update -> the method's state update (e.g. EMA)] -> new
+state. Nothing here names a method. Params are replicated; the batch is
+sharded, so BatchNorm and loss statistics are over the global batch. The
+host syncs with the device only at logging, evaluation and checkpoint steps.
 """
 
 import dataclasses
@@ -19,7 +20,6 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from ssljax import checkpoint
@@ -44,12 +44,11 @@ class NonFiniteError(FloatingPointError):
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array
-  params: Any
+  params: Any                # the method's networks + params["probe"]
   batch_stats: Any
   opt_state: Any
   rng: jax.Array             # raw uint32 key, saved in checkpoints
-  ema_params: Any            # EMA target network (None without EMA)
-  ema_batch_stats: Any
+  method_state: Any          # method-owned pytree (EMA target, ...)
   num_skipped: jax.Array     # updates dropped for non-finite loss/grads
   first_nonfinite: jax.Array  # step of the first non-finite loss, or -1
 
@@ -58,8 +57,10 @@ class TrainState:
 class Setup:
   """Everything static that the step functions close over."""
   cfg: ml_collections.ConfigDict
-  method: Any
-  model: methods.SSLModel
+  net: Any                   # the method's networks (flax Module)
+  objective: methods.Objective
+  num_classes: int
+  dtype: Any                 # compute dtype of the views
   tx: optax.GradientTransformation
   lr_fn: Any
   specs: tuple
@@ -68,32 +69,17 @@ class Setup:
   steps_per_epoch: int
 
 
-def build_model(cfg, num_classes):
-  method = methods.get(cfg.method)
-  encoder = models.build(cfg.model.name, **{
-      k: v for k, v in cfg.model.items() if k != "name"})
-  heads = method.heads(cfg)
-  mk = lambda kw: models.MLP(**kw, dtype=encoder.dtype) if kw else None
-  model = methods.SSLModel(
-      encoder=encoder, projector=mk(heads.get("projector")),
-      predictor=mk(heads.get("predictor")), num_classes=num_classes,
-      dtype=encoder.dtype)
-  return method, model
-
-
 def make_optimizer(cfg, total_steps, steps_per_epoch):
   """Method optimizer on everything but the probe; AdamW on the probe."""
   tx, lr_fn = optim.make(cfg.optimizer, cfg.batch_size, total_steps,
                          steps_per_epoch)
   probe_tx = optax.adamw(cfg.probe.lr, weight_decay=cfg.probe.weight_decay)
-  label = lambda params: {k: ("probe" if k == "probe" else "ssl")
+  label = lambda params: {k: ("probe" if k == methods.base.PROBE else "ssl")
                           for k in params}
   return optax.multi_transform({"ssl": tx, "probe": probe_tx}, label), lr_fn
 
 
-def make_mesh(devices=None):
-  devices = np.asarray(devices if devices is not None else jax.devices())
-  return jax.sharding.Mesh(devices.reshape(-1), ("data",))
+make_mesh = pipeline.make_mesh
 
 
 def setup(cfg, num_examples, num_classes, mesh=None):
@@ -107,18 +93,15 @@ def setup(cfg, num_examples, num_classes, mesh=None):
                      f"{', '.join(NONFINITE_POLICIES)}.")
   steps_per_epoch = num_examples // cfg.batch_size
   total = cfg.get("num_steps") or int(cfg.num_epochs * steps_per_epoch)
-  method, model = build_model(cfg, num_classes)
+  method = methods.get(cfg.method)
+  net = method.build(cfg)
+  objective = method.make_objective(cfg, net, mesh=mesh, total_steps=total)
   tx, lr_fn = make_optimizer(cfg, total, steps_per_epoch)
   specs = augment.view_specs(cfg.augment, cfg.data.num_global,
                              cfg.data.num_local)
-  return Setup(cfg, method, model, tx, lr_fn, specs, mesh, total,
-               steps_per_epoch)
-
-
-def _sample_views(s):
-  d = s.cfg.data
-  return ([jnp.zeros((2, d.image_size, d.image_size, 3))] * d.num_global
-          + [jnp.zeros((2, d.local_size, d.local_size, 3))] * d.num_local)
+  dtype = models.from_config(cfg.model).dtype
+  return Setup(cfg, net, objective, num_classes, dtype, tx, lr_fn, specs,
+               mesh, total, steps_per_epoch)
 
 
 def init_state(s, seed):
@@ -126,15 +109,15 @@ def init_state(s, seed):
 
   def init():
     key = jax.random.PRNGKey(seed)
-    variables = s.model.init(jax.random.fold_in(key, 1), _sample_views(s),
-                             train=False)
-    params, stats = variables["params"], variables.get("batch_stats", {})
-    ema = s.method.EMA
+    variables = methods.init_variables(s.net, methods.base.sample_views(s.cfg.data),
+                                       s.num_classes, seed)
+    params, stats = variables["params"], variables["batch_stats"]
+    net_params, _ = methods.base.split_probe(params)
     return TrainState(
         step=jnp.int32(0), params=params, batch_stats=stats,
         opt_state=s.tx.init(params), rng=jax.random.fold_in(key, 2),
-        ema_params=params if ema else None,
-        ema_batch_stats=stats if ema else None,
+        method_state=s.objective.init_state(
+            {"params": net_params, "batch_stats": stats}),
         num_skipped=jnp.int32(0), first_nonfinite=jnp.int32(-1))
 
   repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
@@ -144,12 +127,6 @@ def init_state(s, seed):
 # ============================================================================
 # Train step.
 # ============================================================================
-def ema_momentum(cfg, step, total_steps):
-  """m(t) = 1 - (1 - base)·(cos(πt/T) + 1)/2: base -> 1 (BYOL / MVEB)."""
-  base = cfg.ema.base
-  return 1 - (1 - base) * (jnp.cos(jnp.pi * step / total_steps) + 1) / 2
-
-
 def _finite(tree):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
                             for x in jax.tree.leaves(tree)]))
@@ -160,44 +137,34 @@ def train_step(s, state, batch):
   key = jax.random.fold_in(state.rng, state.step)
   views = augment.augment_views(
       jax.random.fold_in(key, 0), batch, s.specs, cfg.data.mean,
-      cfg.data.std, s.model.dtype)
-  num_global = cfg.data.num_global
+      cfg.data.std, s.dtype)
 
   def loss_fn(params):
-    out, new_vars = s.model.apply(
-        {"params": params, "batch_stats": state.batch_stats}, views,
-        train=True, mutable=["batch_stats"])
-    target = None
-    if s.method.EMA:
-      target, _ = s.model.apply(
-          {"params": state.ema_params, "batch_stats": state.ema_batch_stats},
-          views[:num_global], train=True, mutable=["batch_stats"])
-      target = jax.lax.stop_gradient(target)
-    loss, metrics = s.method.loss(out, target, cfg, s.mesh)
-    total = loss
-    if "logits" in out:
-      labels = batch[cfg.data.label_key]
-      ce = optax.softmax_cross_entropy_with_integer_labels(
-          out["logits"], labels).mean()
-      metrics["probe_loss"] = ce
-      metrics["probe_train_accuracy"] = jnp.mean(
-          out["logits"].argmax(-1) == labels)
-      total = loss + ce
-    return total, (loss, metrics, new_vars["batch_stats"])
+    net_params, probe_params = methods.base.split_probe(params)
+    loss, aux = s.objective.loss(
+        {"params": net_params, "batch_stats": state.batch_stats},
+        state.method_state, views, jax.random.fold_in(key, 1))
+    # Online probe: a linear head on stop-gradient encoder features; its
+    # loss reaches only its own parameters.
+    logits = methods.base.probe_logits(probe_params,
+                                       jax.lax.stop_gradient(aux.rep))
+    labels = batch[cfg.data.label_key]
+    ce = optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels).mean()
+    metrics = dict(aux.metrics, probe_loss=ce, probe_train_accuracy=jnp.mean(
+        logits.argmax(-1) == labels))
+    return loss + ce, (loss, metrics, aux)
 
-  grads, (loss, metrics, new_stats) = jax.grad(loss_fn, has_aux=True)(
-      state.params)
+  grads, (loss, metrics, aux) = jax.grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  method_state, m = s.objective.update_state(
+      aux.state, {"params": methods.base.split_probe(params)[0],
+                  "batch_stats": aux.batch_stats}, state.step)
+  metrics.update(m)
   new = state.replace(step=state.step + 1, params=params,
-                      batch_stats=new_stats, opt_state=opt_state)
-  if s.method.EMA:
-    m = ema_momentum(cfg, state.step, s.total_steps)
-    new = new.replace(
-        ema_params=jax.tree.map(lambda e, p: m * e + (1 - m) * p,
-                                state.ema_params, params),
-        ema_batch_stats=new_stats)
-    metrics["ema_momentum"] = m
+                      batch_stats=aux.batch_stats, opt_state=opt_state,
+                      method_state=method_state)
   # A non-finite loss or gradient never reaches the parameters: "skip" drops
   # that update and counts it; "stop" freezes the state from then on and the
   # loop raises at its next sync, so no checkpoint holds a later state.
@@ -245,13 +212,15 @@ def train_and_evaluate(cfg, workdir, override_config=False):
       worker_count=d.worker_count, num_threads=d.num_threads)
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
   state = init_state(s, cfg.seed)
-  evaluator = monitor.Evaluator(cfg, s, train_src, test_src)
+  evaluator = monitor.Evaluator(
+      cfg, monitor.make_represent(s.net, d, s.mesh, s.dtype), s.mesh,
+      train_src, test_src)
   writer = monitor.Writer(workdir, enabled=jax.process_index() == 0)
   summary_path = os.path.join(workdir, "summary.json")
 
   state, resumed = checkpoint.restore_latest(mngr, state, it)
   if not resumed and cfg.summary_eval:
-    writer.summary["random_init"] = evaluator.summary(state)
+    writer.summary["random_init"] = evaluator.summary(variables(state), 0)
     writer.write_summary(summary_path)
   step = int(state.step)
   logging.info("Training %s: %d steps (%d/epoch), from step %d.", cfg.method,
@@ -281,14 +250,14 @@ def train_and_evaluate(cfg, workdir, override_config=False):
       progress.update(step, metrics)
       t_log, step_log = time.perf_counter(), step
     if (cfg.eval_every and step % cfg.eval_every == 0) and not last:
-      writer.scalars(step, evaluator.monitor(state))
+      writer.scalars(step, evaluator.monitor(variables(state)))
     if step % cfg.checkpoint.every == 0 or last:
       _check_finite(cfg, state)
       checkpoint.save(mngr, step, state, it)
   progress.close()
   mngr.wait_until_finished()
   if step >= s.total_steps and cfg.summary_eval:
-    results = evaluator.summary(state)
+    results = evaluator.summary(variables(state), int(state.step))
     writer.scalars(step, {f"final/{k}": v for k, v in results.items()
                           if isinstance(v, float)})
     writer.summary["trained"] = results
@@ -296,6 +265,11 @@ def train_and_evaluate(cfg, workdir, override_config=False):
     monitor.print_summary(writer.summary)
   writer.close()
   return state
+
+
+def variables(state):
+  """What evaluation needs of a train state: the networks' variables."""
+  return {"params": state.params, "batch_stats": state.batch_stats}
 
 
 def _check_finite(cfg, state):

@@ -15,7 +15,9 @@ from tests import helpers
 def _batch(cfg, data_dir, global_batch=32):
   src = ssljax.data.load_source(cfg.data.dataset, "train", data_dir)
   it = pipeline.train_iterator(src, global_batch=global_batch, seed=0,
-                               crops=pipeline.Crops(global_size=16))
+                               crops=pipeline.Crops(
+                                   num_global=cfg.data.num_global,
+                                   global_size=16))
   return next(it)
 
 
@@ -29,19 +31,26 @@ def _method_config(data_dir, method, **overrides):
   """Tiny config with the CPU comparison's settings for `method`."""
   c = helpers.load_config("compare_cpu", f"{method},mnist5k")
   t = helpers.tiny_config(data_dir, **overrides)
-  for k in ("method", "loss", "ema"):
-    t[k] = c[k]
+  for k in ("method", "loss", "ema", "projector", "predictor", "decoder",
+            "corruption", "augment"):
+    if k in c:
+      t[k] = c[k]
+  t.data.num_global = c.data.num_global
   if method == "byol":
-    t.predictor = "16-32"
+    t.projector, t.predictor = "32-32", "16-32"
+  elif method in ("vicreg", "mveb", "simclr"):
+    t.projector = "32-32"
   return t
 
 
-@pytest.mark.parametrize("method", ["vicreg", "mveb"])
+@pytest.mark.parametrize("method", ["vicreg", "mveb", "ae"])
 def test_one_device_equals_eight_devices(data_dir, method):
   # MVEB with the "global" score scope must not depend on the device count.
   cfg = _method_config(data_dir, method)
   if method == "mveb":
     cfg.loss.score_scope = "global"
+  if method == "ae":  # the masks come from the method's key
+    cfg.corruption.update(kind="mask", loss_on="masked", patch_size=4)
   batch = _batch(cfg, data_dir)
   out = {}
   for n in (1, 8):
@@ -56,22 +65,28 @@ def test_one_device_equals_eight_devices(data_dir, method):
   _assert_trees_close(out[1][1], out[8][1], rtol=1e-5, atol=1e-6)
 
 
-def test_interrupted_run_is_bit_identical(data_dir, tmp_path):
-  cfg = helpers.tiny_config(data_dir, num_steps=6)
+@pytest.mark.parametrize("method", ["vicreg", "byol"])
+def test_interrupted_run_is_bit_identical(data_dir, tmp_path, method):
+  # BYOL: the method state (EMA target) is checkpointed and resumed too.
+  cfg = _method_config(data_dir, method, num_steps=6)
   full = train.train_and_evaluate(cfg, str(tmp_path / "full"))
-  cut = helpers.tiny_config(data_dir, num_steps=6, stop_after_steps=3)
+  cut = _method_config(data_dir, method, num_steps=6, stop_after_steps=3)
   half = train.train_and_evaluate(cut, str(tmp_path / "cut"))
   assert int(half.step) == 3
   resumed = train.train_and_evaluate(cfg, str(tmp_path / "cut"))
   assert int(resumed.step) == 6
+  if method == "byol":
+    assert jax.tree.leaves(resumed.method_state["ema"]["params"])
   for a, b in zip(jax.tree.leaves(jax.device_get(full)),
                   jax.tree.leaves(jax.device_get(resumed))):
     np.testing.assert_array_equal(a, b)
   rows = [json.loads(l) for l in open(tmp_path / "cut" / "metrics.jsonl")]
   assert [r["step"] for r in rows] == list(range(1, 7))
+  keys = {"vicreg": {"repr_loss", "std_loss", "cov_loss"},
+          "byol": {"cosine", "ema_momentum"}}[method]
   for r in rows:
-    assert {"loss", "repr_loss", "std_loss", "cov_loss", "lr", "epoch",
-            "images_per_sec", "seconds_per_step"} <= set(r)
+    assert keys | {"loss", "lr", "epoch", "images_per_sec",
+                   "seconds_per_step", "probe_loss"} <= set(r)
   assert os.listdir(tmp_path / "full" / "tb")
 
 
@@ -108,7 +123,7 @@ def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
 
 
 def test_bad_names_and_batch_sizes(data_dir):
-  with pytest.raises(ValueError, match="valid: byol, mveb, simclr, vicreg"):
+  with pytest.raises(ValueError, match="valid: ae, byol, mveb, simclr, vicreg"):
     train.setup(helpers.tiny_config(data_dir, method="dino"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):
     train.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
@@ -159,15 +174,15 @@ def test_summary_monitor_and_eval_cli(data_dir, tmp_path):
     eval_main.evaluate(str(tmp_path), names="knn,nccc")
 
 
-@pytest.mark.parametrize("method", ["mveb", "byol", "simclr"])
+@pytest.mark.parametrize("method", ["mveb", "byol", "simclr", "ae"])
 def test_every_method_trains_a_step(data_dir, method):
   overrides = {"data.num_local": 2, "data.local_size": 8} if (
       method == "mveb") else {}
   cfg = _method_config(data_dir, method, **overrides)
   s = train.setup(cfg, 1000, 20)
   src = ssljax.data.load_source(cfg.data.dataset, "train", data_dir)
-  crops = pipeline.Crops(global_size=16, num_local=cfg.data.num_local,
-                         local_size=8)
+  crops = pipeline.Crops(num_global=cfg.data.num_global, global_size=16,
+                         num_local=cfg.data.num_local, local_size=8)
   batch = next(pipeline.train_iterator(src, global_batch=32, seed=0,
                                        crops=crops))
   state = train.init_state(s, 0)
@@ -185,8 +200,11 @@ def test_every_method_trains_a_step(data_dir, method):
     assert 0.99 <= m["ema_momentum"] < 1
     gap = jax.tree.leaves(jax.tree.map(
         lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()),
-        new.params, new.ema_params))
+        {k: v for k, v in new.params.items() if k != "probe"},
+        new.method_state["ema"]["params"]))
     assert max(gap) > 0  # the target lags the online network
+  if method == "ae":
+    assert {"recon_mse", "probe_loss"} <= set(m) and new.method_state == {}
   if method == "mveb":
     assert {"align", "entropy", "resultant_length", "tau_v1",
             "tau_v4"} <= set(m)

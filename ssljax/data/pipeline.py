@@ -253,6 +253,12 @@ def num_eval_batches(num_examples, global_batch):
 # ----------------------------------------------------------------------------
 # Host batches -> global jax.Arrays.
 # ----------------------------------------------------------------------------
+def make_mesh(devices=None):
+  """1-D mesh over `devices` (default: all) with the batch axis "data"."""
+  devices = np.asarray(devices if devices is not None else jax.devices())
+  return jax.sharding.Mesh(devices.reshape(-1), ("data",))
+
+
 def to_global(batch, mesh, data_axis="data"):
   """Per-host numpy batch -> global jax.Arrays sharded on dim 0 over
   `data_axis` of `mesh` (the global batch is the concatenation over hosts)."""

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssljax.losses import l2_normalize
+from ssljax.ops import l2_normalize
 
 
 def _f32(x):

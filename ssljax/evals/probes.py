@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from ssljax.evals.geometry import num_classes_of
-from ssljax.losses import l2_normalize
+from ssljax.ops import l2_normalize
 
 
 def _l2n(x):

@@ -1,12 +1,21 @@
-"""SSL methods, one file each. `get(name)` returns the method's module."""
+"""SSL methods, one file each (contract: `ssljax/methods/base.py`).
 
+  net = methods.build(cfg)                        # networks (eval needs only these)
+  objective = methods.get(cfg.method).make_objective(cfg, net, mesh=...,
+                                                     total_steps=...)
+"""
+
+from ssljax.methods import ae
 from ssljax.methods import byol
 from ssljax.methods import mveb
 from ssljax.methods import simclr
 from ssljax.methods import vicreg
-from ssljax.methods.base import SSLModel
+from ssljax.methods.base import init_variables
+from ssljax.methods.base import LossAux
+from ssljax.methods.base import Objective
 
-METHODS = {"byol": byol, "mveb": mveb, "simclr": simclr, "vicreg": vicreg}
+METHODS = {"ae": ae, "byol": byol, "mveb": mveb, "simclr": simclr,
+           "vicreg": vicreg}
 
 
 def get(name):
@@ -14,3 +23,8 @@ def get(name):
     raise ValueError(f"Unknown method {name!r}; valid: "
                      f"{', '.join(sorted(METHODS))}.")
   return METHODS[name]
+
+
+def build(cfg):
+  """The networks of cfg.method, built from cfg."""
+  return get(cfg.method).build(cfg)

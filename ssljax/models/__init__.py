@@ -52,6 +52,12 @@ def build(name, **overrides):
   return ctor(**overrides)
 
 
+def from_config(model_cfg):
+  """Encoder of a config's `model` section: {"name": ..., **overrides}."""
+  return build(model_cfg["name"], **{k: v for k, v in model_cfg.items()
+                                     if k != "name"})
+
+
 def representation_dim(name, **overrides):
   """Width of the representation `build(name, **overrides)` returns."""
   module = build(name, **overrides)
