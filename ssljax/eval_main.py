@@ -57,7 +57,7 @@ def load(workdir, step=None):
   mesh = pipeline.make_mesh()
   repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   init = jax.jit(functools.partial(
-      methods.init_variables, net, methods.base.sample_views(d),
+      methods.init_variables, net, methods.sample_views(d),
       monitor.num_classes(train_src, d.label_key), cfg.seed),
                  out_shardings=repl)
   if step == 0:

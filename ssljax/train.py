@@ -74,7 +74,7 @@ def make_optimizer(cfg, total_steps, steps_per_epoch):
   tx, lr_fn = optim.make(cfg.optimizer, cfg.batch_size, total_steps,
                          steps_per_epoch)
   probe_tx = optax.adamw(cfg.probe.lr, weight_decay=cfg.probe.weight_decay)
-  label = lambda params: {k: ("probe" if k == methods.base.PROBE else "ssl")
+  label = lambda params: {k: ("probe" if k == methods.PROBE else "ssl")
                           for k in params}
   return optax.multi_transform({"ssl": tx, "probe": probe_tx}, label), lr_fn
 
@@ -109,10 +109,10 @@ def init_state(s, seed):
 
   def init():
     key = jax.random.PRNGKey(seed)
-    variables = methods.init_variables(s.net, methods.base.sample_views(s.cfg.data),
-                                       s.num_classes, seed)
+    variables = methods.init_variables(
+        s.net, methods.sample_views(s.cfg.data), s.num_classes, seed)
     params, stats = variables["params"], variables["batch_stats"]
-    net_params, _ = methods.base.split_probe(params)
+    net_params, _ = methods.split_probe(params)
     return TrainState(
         step=jnp.int32(0), params=params, batch_stats=stats,
         opt_state=s.tx.init(params), rng=jax.random.fold_in(key, 2),
@@ -140,14 +140,14 @@ def train_step(s, state, batch):
       cfg.data.std, s.dtype)
 
   def loss_fn(params):
-    net_params, probe_params = methods.base.split_probe(params)
+    net_params, probe_params = methods.split_probe(params)
     loss, aux = s.objective.loss(
         {"params": net_params, "batch_stats": state.batch_stats},
         state.method_state, views, jax.random.fold_in(key, 1))
     # Online probe: a linear head on stop-gradient encoder features; its
     # loss reaches only its own parameters.
-    logits = methods.base.probe_logits(probe_params,
-                                       jax.lax.stop_gradient(aux.rep))
+    logits = methods.probe_logits(probe_params,
+                                  jax.lax.stop_gradient(aux.rep))
     labels = batch[cfg.data.label_key]
     ce = optax.softmax_cross_entropy_with_integer_labels(
         logits, labels).mean()
@@ -159,7 +159,7 @@ def train_step(s, state, batch):
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   method_state, m = s.objective.update_state(
-      aux.state, {"params": methods.base.split_probe(params)[0],
+      aux.state, {"params": methods.split_probe(params)[0],
                   "batch_stats": aux.batch_stats}, state.step)
   metrics.update(m)
   new = state.replace(step=state.step + 1, params=params,

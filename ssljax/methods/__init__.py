@@ -13,6 +13,10 @@ from ssljax.methods import vicreg
 from ssljax.methods.base import init_variables
 from ssljax.methods.base import LossAux
 from ssljax.methods.base import Objective
+from ssljax.methods.base import PROBE
+from ssljax.methods.base import probe_logits
+from ssljax.methods.base import sample_views
+from ssljax.methods.base import split_probe
 
 METHODS = {"ae": ae, "byol": byol, "mveb": mveb, "simclr": simclr,
            "vicreg": vicreg}
