@@ -16,16 +16,12 @@ Runtime: 1000 ImageNet epochs at batch 4096 (not measured with ssljax).
 Expected result: 74.3% linear top-1 (the paper's).
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 
 def get_config(arg=None):
   del arg
-  c = common.base_config("byol")
+  c = configs.base_config("byol")
   c.model = dict(name="resnet50", dtype="bfloat16")
   c.projector = "4096-256"
   c.predictor = "4096-256"

@@ -21,11 +21,7 @@ reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a
 4×4 start. Runtimes and results: README.md ("Method comparison").
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
 METHODS = ("mveb", "vicreg", "byol", "simclr", "ae")
@@ -37,7 +33,7 @@ def get_config(arg=None):
     raise ValueError(f"Bad arg {arg!r}: expected METHOD,DATASET with METHOD "
                      f"in {', '.join(METHODS)} and DATASET in "
                      f"{', '.join(DATASETS)}.")
-  c = common.base_config(method)
+  c = configs.base_config(method)
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
   if method in ("mveb", "vicreg"):
     c.projector = "512-512-512"

@@ -22,16 +22,12 @@ Runtime: 800 ImageNet epochs of ResNet-50 with multi-crop at batch 4096 (not
 measured with ssljax). Expected result: 76.9% linear top-1 (the paper's).
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 
 def get_config(arg=None):
   del arg
-  c = common.base_config("mveb")
+  c = configs.base_config("mveb")
   c.loss = dict(lambd=0.01, eta=0.01, min_tau=0.1, score_scope="per_device")
   c.model = dict(name="resnet50", zero_init_residual=True, dtype="bfloat16")
   c.projector = "2048-2048-2048"

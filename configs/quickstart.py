@@ -16,11 +16,7 @@ of an image and its mirror image correlate at only ~0.14, and a few hundred
 CPU steps do not teach the invariances.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
 
@@ -30,7 +26,7 @@ def get_config(arg=None):
   if dataset not in DATASETS:
     raise ValueError(f"Unknown quickstart dataset {dataset!r}; valid: "
                      f"{', '.join(DATASETS)}.")
-  c = common.base_config("vicreg")
+  c = configs.base_config("vicreg")
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
   c.projector = "512-512-512"
   c.data.dataset = dataset

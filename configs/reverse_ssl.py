@@ -11,11 +11,7 @@ every 2 epochs; `:mnist5k` (10 digits, no hierarchy), 24 epochs. The
 measured runtimes and results are in README.md ("Reverse-engineering SSL").
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 # name -> (epochs, examples in the train split, coarse label keys)
 DATASETS = {"hierarchical_shapes": (16, 10_000, ("coarse_label",)),
@@ -28,7 +24,7 @@ def get_config(arg=None):
     raise ValueError(f"Unknown dataset {dataset!r}; valid: "
                      f"{', '.join(DATASETS)}.")
   epochs, num_train, coarse = DATASETS[dataset]
-  c = common.base_config("vicreg")
+  c = configs.base_config("vicreg")
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
   c.projector = "512-512-512"
   c.data.dataset = dataset
@@ -38,7 +34,7 @@ def get_config(arg=None):
   c.data.crop_fraction = 1.0
   c.augment = "cifar"
   c.batch_size = 256
-  c.eval_batch_size = 500
+  c.eval_batch_size = 512
   c.num_epochs = epochs
   c.optimizer.name = "adamw"  # LARS is for 10^5-step runs (quickstart.py)
   c.optimizer.base_lr = 2e-3

@@ -14,16 +14,12 @@ Runtime: 1000 ImageNet epochs at batch 4096 (not measured with ssljax).
 Expected result: 69.3% linear top-1 (the paper's, ResNet-50 1×).
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 
 def get_config(arg=None):
   del arg
-  c = common.base_config("simclr")
+  c = configs.base_config("simclr")
   c.loss = dict(temperature=0.1)
   c.model = dict(name="resnet50", dtype="bfloat16")
   c.projector = "2048-2048-128"

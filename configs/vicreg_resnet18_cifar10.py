@@ -13,16 +13,12 @@ Runtime and expected result: not yet measured with ssljax (needs an
 accelerator; benchmarks/train_step.py gives the step time on yours).
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 
 def get_config(arg=None):
   del arg
-  c = common.base_config("vicreg")
+  c = configs.base_config("vicreg")
   c.model = dict(name="resnet18", stem="cifar", dtype="float32")
   c.projector = "2048-2048-2048"
   c.data.dataset = "cifar10"

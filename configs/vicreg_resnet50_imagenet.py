@@ -16,16 +16,12 @@ Runtime: 1000 ImageNet epochs of ResNet-50 at batch 2048 (not measured with
 ssljax). Expected result: 73.2% linear top-1, the official number.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import configs
 
 
 def get_config(arg=None):
   del arg
-  c = common.base_config("vicreg")
+  c = configs.base_config("vicreg")
   c.model = dict(name="resnet50", dtype="bfloat16")
   c.projector = "8192-8192-8192"
   c.data.dataset = "imagenet2012"

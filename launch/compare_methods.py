@@ -23,7 +23,9 @@ from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+from etils import epath  # pylint: disable=g-import-not-at-top
+from ssljax import eval_main
+from ssljax import files
 from ssljax import train
 
 flags.DEFINE_string("workdir", None, "Root directory of the runs.")
@@ -54,7 +56,7 @@ def run_all(workdir, datasets, methods, data_dir=None):
     for m in methods:
       cfg = get_config(f"{m},{ds}")
       cfg.data.data_dir = data_dir
-      wd = os.path.join(workdir, ds, m)
+      wd = str(epath.Path(workdir) / ds / m)
       t = time.perf_counter()
       train.train_and_evaluate(cfg, wd)
       minutes = (time.perf_counter() - t) / 60
@@ -90,10 +92,7 @@ def main(argv):
   table = markdown(results, FLAGS.datasets)
   for name, content in (("results.json", json.dumps(results, indent=1)),
                         ("results.md", table)):
-    path = os.path.join(FLAGS.workdir, name)
-    with open(path + ".tmp", "w") as f:
-      f.write(content)
-    os.replace(path + ".tmp", path)
+    files.write_atomic(epath.Path(FLAGS.workdir) / name, content)
   print(table)
 
 

@@ -32,9 +32,11 @@ from ml_collections import config_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from ssljax import checkpoint  # pylint: disable=g-import-not-at-top
+from etils import epath  # pylint: disable=g-import-not-at-top
+from ssljax import checkpoint
 from ssljax import eval_main
 from ssljax import evals
+from ssljax import files
 from ssljax import train
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -108,31 +110,26 @@ def plot(curve, levels, out_dir):
 
 
 def _save(fig, out_dir, name):
-  path = os.path.join(out_dir, name)
   fig.tight_layout()
-  fig.savefig(path + ".tmp.png", dpi=110)
+  path = files.save_figure(fig, epath.Path(out_dir) / name)
   plt.close(fig)
-  os.replace(path + ".tmp.png", path)
   return path
 
 
 def run_experiment(cfg, workdir):
   train.train_and_evaluate(cfg, workdir)
   curve, levels = evaluate_checkpoints(workdir)
-  out_dir = os.path.join(workdir, "reverse_ssl")
-  os.makedirs(out_dir, exist_ok=True)
-  path = os.path.join(out_dir, "results.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump({"levels": list(levels), "epochs": [e for e, _ in curve],
-               "results": [r for _, r in curve]}, f, indent=1)
-  os.replace(path + ".tmp", path)
-  return path, plot(curve, levels, out_dir)
+  out_dir = epath.Path(workdir) / "reverse_ssl"
+  path = out_dir / "results.json"
+  files.write_atomic(path, json.dumps(
+      {"levels": list(levels), "epochs": [e for e, _ in curve],
+       "results": [r for _, r in curve]}, indent=1))
+  return str(path), plot(curve, levels, out_dir)
 
 
 def replot(workdir):
-  out_dir = os.path.join(workdir, "reverse_ssl")
-  with open(os.path.join(out_dir, "results.json")) as f:
-    r = json.load(f)
+  out_dir = epath.Path(workdir) / "reverse_ssl"
+  r = json.loads((out_dir / "results.json").read_text())
   return plot(list(zip(r["epochs"], r["results"])), r["levels"], out_dir)
 
 

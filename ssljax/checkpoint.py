@@ -3,15 +3,25 @@
 Layout: WORKDIR/checkpoints/<step>/{state,data}; WORKDIR/config.json holds the
 config the run started with. Every process' grain iterator is at the same
 position (all consume equal batches), so one JSON state serves all of them.
+Paths go through etils.epath: a workdir may be local or gs://.
+
+Damaged checkpoints: on resume the newest checkpoint that restores is used;
+newer ones that fail are moved (never deleted) to
+WORKDIR/checkpoints_damaged/<step>, with one log line each saying why.
+Unfinished temporary checkpoint folders of an interrupted save are removed
+when the manager starts (orbax `cleanup_tmp_directories`).
 """
 
 import json
-import os
+import time
 
 from absl import logging
+from etils import epath
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+
+from ssljax import files
 
 # Fields that change how fast a run goes or how it reports, never its result:
 # they may differ between a checkpoint and the run resuming it.
@@ -21,11 +31,16 @@ NON_SEMANTIC = ("stop_after_steps", "progress", "log_every", "eval_every",
                 "eval.cli", "eval.random_seed", "eval.coarse_label_keys")
 
 
-def manager(workdir, cfg):
+def _abs(workdir):
+  path = epath.Path(workdir)
+  return path if "://" in str(path) else path.absolute()
+
+
+def manager(workdir, cfg, read_only=False):
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=cfg.keep, enable_async_checkpointing=cfg.get("async", True))
-  return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, "checkpoints")), options=options)
+      max_to_keep=cfg.keep, enable_async_checkpointing=cfg.get("async", True),
+      cleanup_tmp_directories=not read_only, read_only=read_only)
+  return ocp.CheckpointManager(_abs(workdir) / "checkpoints", options=options)
 
 
 def save(mngr, step, state, data_iter):
@@ -58,13 +73,56 @@ def restore_variables(mngr, step, variables_like):
   return dict(out["state"])
 
 
+class DamagedCheckpoints(RuntimeError):
+  """No checkpoint of the workdir could be restored."""
+
+
+def _first_line(e, limit=300):
+  text = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+  return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def restore_latest(mngr, state_like, data_iter):
-  """(state, True) from the newest checkpoint, or (state_like, False)."""
-  step = mngr.latest_step()
-  if step is None:
-    return state_like, False
-  logging.info("Resuming from step %d in %s.", step, mngr.directory)
-  return restore(mngr, step, state_like, data_iter), True
+  """(state, True) from the newest checkpoint that restores, or
+  (state_like, False) when there is none. Newer checkpoints that fail are
+  moved to ../checkpoints_damaged/ (see the module docstring); if none
+  restores, nothing is moved and DamagedCheckpoints says why for each."""
+  failed = []
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      state = restore(mngr, step, state_like, data_iter)
+    except Exception as e:  # pylint: disable=broad-except
+      # orbax / tensorstore raise many types (ValueError, OSError, KeyError,
+      # FileNotFoundError, ...) for a damaged step; say which and try older.
+      logging.warning("Checkpoint %d in %s cannot be restored (%s); trying "
+                      "an older one.", step, mngr.directory, _first_line(e))
+      failed.append((step, e))
+      continue
+    for bad, e in failed:
+      _move_aside(mngr, bad, e)
+    if failed:
+      mngr.reload()
+    logging.info("Resuming from step %d in %s.", step, mngr.directory)
+    return state, True
+  if failed:
+    lines = "\n".join(f"  step {s}: {_first_line(e)}" for s, e in failed)
+    raise DamagedCheckpoints(
+        f"No checkpoint in {mngr.directory} can be restored:\n{lines}\n"
+        "Nothing was moved or deleted. Start a fresh run in another "
+        "--workdir, or move the damaged step folders away to start over "
+        "here.")
+  return state_like, False
+
+
+def _move_aside(mngr, step, error):
+  src = epath.Path(mngr.directory) / str(step)
+  dest_dir = epath.Path(mngr.directory).parent / "checkpoints_damaged"
+  dest = dest_dir / f"{step}-{int(time.time())}"
+  if jax.process_index() == 0:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    src.rename(dest)
+    (dest_dir / f"{dest.name}.reason.txt").write_text(_first_line(error, 5000))
+  logging.warning("Moved damaged checkpoint %d to %s.", step, dest)
 
 
 def _flatten(d, prefix=""):
@@ -87,14 +145,13 @@ def config_diff(old, new):
 
 def check_config(workdir, cfg, override=False):
   """Refuses to resume a workdir whose checkpoint came from another config."""
-  path = os.path.join(workdir, "config.json")
+  path = epath.Path(workdir) / "config.json"
   new = json.loads(cfg.to_json())
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+  if path.exists():
+    old = json.loads(path.read_text())
     diff = config_diff(old, new)
-    has_ckpt = os.path.isdir(os.path.join(workdir, "checkpoints")) and any(
-        n.isdigit() for n in os.listdir(os.path.join(workdir, "checkpoints")))
+    ckpt = epath.Path(workdir) / "checkpoints"
+    has_ckpt = ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())
     if diff and has_ckpt and not override:
       lines = "\n".join(f"  {k}: {o!r} (checkpoint) != {n!r} (now)"
                         for k, o, n in diff)
@@ -102,12 +159,9 @@ def check_config(workdir, cfg, override=False):
           f"{workdir} holds a checkpoint from a different config:\n{lines}\n"
           "Use another --workdir, or pass --override_config to resume anyway.")
   if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(new, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)  # atomic: never a half-written config
+    files.write_atomic(path, json.dumps(new, indent=1, sort_keys=True))
 
 
 def load_config(workdir):
-  with open(os.path.join(workdir, "config.json")) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json.loads(
+      (epath.Path(workdir) / "config.json").read_text()))

@@ -12,14 +12,16 @@ WORKDIR/checkpoints/eval_step<N>.json: {"step", "evals", "results"}.
 
 import functools
 import json
-import os
 
 from absl import app
 from absl import flags
+from etils import epath
 import jax
 
 from ssljax import checkpoint
+from ssljax import cli
 from ssljax import evals
+from ssljax import files
 from ssljax import methods
 from ssljax import models
 from ssljax import monitor
@@ -46,7 +48,7 @@ def load(workdir, step=None):
   Builds the method's networks from the workdir's config and reads only
   their variables from the checkpoint: no optimizer, loss or method state.
   """
-  if not os.path.exists(os.path.join(workdir, "config.json")):
+  if not (epath.Path(workdir) / "config.json").exists():
     raise FileNotFoundError(f"{workdir} has no config.json: not a ssljax "
                             "workdir (run ssljax-train first).")
   cfg = checkpoint.load_config(workdir)
@@ -63,7 +65,7 @@ def load(workdir, step=None):
   if step == 0:
     variables = init()
   else:
-    mngr = checkpoint.manager(workdir, cfg.checkpoint)
+    mngr = checkpoint.manager(workdir, cfg.checkpoint, read_only=True)
     steps = mngr.all_steps()
     if not steps:
       raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints.")
@@ -88,18 +90,20 @@ def evaluate(workdir, step=None, names=None):
   cfg, variables, evaluator, step = load(workdir, step)
   names = evals.parse(names or monitor.eval_config(cfg)["cli"])
   results = evaluator.run(variables, names)
-  path = os.path.join(workdir, "checkpoints", f"eval_step{step}.json")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    json.dump({"step": step, "evals": list(names), "results": results}, f,
-              indent=1)
-  os.replace(path + ".tmp", path)  # never a half-written result
-  return results, path
+  path = epath.Path(workdir) / "checkpoints" / f"eval_step{step}.json"
+  files.write_atomic(path, json.dumps(  # never a half-written result
+      {"step": step, "evals": list(names), "results": results}, indent=1))
+  return results, str(path)
 
 
 def main(argv):
   del argv
-  results, path = evaluate(FLAGS.workdir, FLAGS.step, FLAGS.evals)
+  cli.quiet_library_logs(FLAGS.verbosity)
+  if FLAGS.evals:  # checked before anything is loaded
+    cli.report_errors(lambda: evals.parse(FLAGS.evals), "ssljax-eval")
+  results, path = cli.report_errors(
+      lambda: evaluate(FLAGS.workdir, FLAGS.step, FLAGS.evals),
+      "ssljax-eval")
   print(evals.table(results))
   for k, v in results.items():
     if k.count("/") != 3:

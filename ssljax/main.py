@@ -6,7 +6,19 @@
       --multiprocess
 
 A workdir that holds checkpoints is resumed from its newest one.
+
+Exit codes (`ssljax.cli`): 0 done; 1 an error (one line saying what to
+do; --traceback for the whole trace); 2 a bad command line (e.g. a
+misspelled config field, with the closest valid fields); 75 stopped by
+SIGTERM / SIGINT after checkpointing (run the same command again to
+resume). Library INFO logs (orbax, tensorstore, jax) are hidden unless
+--verbosity=1 or higher; ssljax's own INFO lines and every warning show.
 """
+
+import importlib.util
+import os
+import re
+import sys
 
 from absl import app
 from absl import flags
@@ -14,7 +26,9 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from ssljax import cli
 from ssljax import train
+from ssljax import validate
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (Python, get_config(arg=None)).",
@@ -22,6 +36,11 @@ _CONFIG = config_flags.DEFINE_config_file(
 flags.DEFINE_string("workdir", None, "Checkpoints, metrics and summary.")
 flags.DEFINE_bool("override_config", False,
                   "Resume even if the workdir's config differs.")
+flags.DEFINE_bool("force_lock", False,
+                  "Take over the workdir's lock.json even if its owner looks "
+                  "alive (only when you know that run is dead).")
+flags.DEFINE_bool("traceback", False,
+                  "On an error, print the whole traceback, not one line.")
 flags.DEFINE_bool("multiprocess", False,
                   "Call jax.distributed.initialize() (TPU pods, SLURM and "
                   "GPU clusters autodetect; else pass the three flags below).")
@@ -45,13 +64,43 @@ def initialize_distributed():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.quiet_library_logs(FLAGS.verbosity)
   initialize_distributed()
-  train.train_and_evaluate(_CONFIG.value, FLAGS.workdir,
-                           override_config=FLAGS.override_config)
+  cli.report_errors(lambda: train.train_and_evaluate(
+      _CONFIG.value, FLAGS.workdir, override_config=FLAGS.override_config,
+      force_lock=FLAGS.force_lock), "ssljax-train", FLAGS.traceback)
+
+
+def parse_flags(argv):
+  """absl's parser, plus a readable error for a misspelled config field."""
+  try:
+    return FLAGS(argv)
+  except (KeyError, AttributeError) as e:
+    bad = next((a.split("=")[0][len("--config."):] for a in argv[1:]
+                if a.startswith("--config.")
+                and re.search(re.escape(str(e).strip("\"'")),
+                              a.split("=")[0])), str(e))
+    hint = ""
+    try:
+      spec = next(a.split("=", 1)[1] for a in argv
+                  if a.startswith("--config="))
+      path, _, arg = spec.partition(":")
+      loader = importlib.util.spec_from_file_location("_ssljax_cfg", path)
+      module = importlib.util.module_from_spec(loader)
+      loader.loader.exec_module(module)
+      close = validate.closest_fields(module.get_config(arg or None), bad)
+      hint = f" Closest valid fields: {', '.join(close)}." if close else ""
+    except Exception:  # pylint: disable=broad-except
+      pass  # the config itself does not load: absl reports that below
+    else:
+      print(f"{os.path.basename(argv[0])}: error: --config.{bad}: no such "
+            f"config field.{hint}", file=sys.stderr)
+      sys.exit(2)
+    raise
 
 
 def run():
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ and knn_accuracy (fractions in [0, 1]).
 
 import functools
 import json
-import os
+import time
 
+from etils import epath
 import jax
 from jax.experimental import multihost_utils
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ import tensorboardX
 import tqdm
 
 from ssljax import evals
+from ssljax import files
 from ssljax.data import augment
 from ssljax.data import pipeline
 
@@ -153,40 +155,81 @@ class Evaluator:
 
 
 class Writer:
-  """metrics.jsonl + TensorBoard + summary.json (process 0 only)."""
+  """metrics.jsonl + TensorBoard + summary.json (process 0 only), local or
+  gs:// (through etils.epath).
 
-  def __init__(self, workdir, enabled=True):
-    self.enabled, self.workdir, self.summary = enabled, workdir, {}
-    if enabled:
-      self.tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tb"))
-      self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
-      old = os.path.join(workdir, "summary.json")
-      if os.path.exists(old):
-        with open(old) as f:
-          self.summary = json.load(f)
+  `resume_step`: the step the run restarts from (0 for a fresh run). Rows
+  of metrics.jsonl past it (written between the last checkpoint and an
+  interruption) are dropped, so after a resume the file holds each step
+  once. Local files are appended to; object stores cannot append, so there
+  the whole file is rewritten at most every `remote_flush_seconds` and at
+  close.
+  """
+
+  def __init__(self, workdir, enabled=True, resume_step=0,
+               remote_flush_seconds=30.0):
+    self.enabled, self.summary = enabled, {}
+    if not enabled:
+      return
+    self.workdir = epath.Path(workdir)
+    self.remote = "://" in str(workdir)
+    self.flush_every, self._flushed = remote_flush_seconds, 0.0
+    self.path = self.workdir / "metrics.jsonl"
+    self.rows = []
+    if self.path.exists():
+      for line in self.path.read_text().splitlines():
+        try:
+          row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash
+          continue
+        if row.get("step", 0) <= resume_step:
+          self.rows.append(line)
+    files.write_atomic(self.path, "".join(r + "\n" for r in self.rows))
+    self.jsonl = None if self.remote else open(self.path, "a")
+    self.tb = tensorboardX.SummaryWriter(str(self.workdir / "tb"))
+    old = self.workdir / "summary.json"
+    if old.exists():
+      self.summary = json.loads(old.read_text())
 
   def scalars(self, step, metrics):
     if not self.enabled:
       return
     row = {"step": int(step)}
     row.update({k: float(v) for k, v in metrics.items() if k != "step"})
-    self.jsonl.write(json.dumps(row) + "\n")
-    self.jsonl.flush()
+    line = json.dumps(row)
+    if self.jsonl:
+      self.jsonl.write(line + "\n")
+      self.jsonl.flush()
+    else:
+      self.rows.append(line)
+      self._flush_remote()
     for k, v in row.items():
       if k != "step":
         self.tb.add_scalar(k, v, step)
 
-  def write_summary(self, path):
+  def _flush_remote(self, force=False):
+    now = time.monotonic()
+    if force or now - self._flushed >= self.flush_every:
+      files.write_atomic(self.path, "".join(r + "\n" for r in self.rows))
+      self._flushed = now
+
+  def flush(self):
     if self.enabled:
-      tmp = path + ".tmp"
-      with open(tmp, "w") as f:
-        json.dump(self.summary, f, indent=1)
-      os.replace(tmp, path)
+      if self.jsonl is None:
+        self._flush_remote(force=True)
+      self.tb.flush()
+
+  def write_summary(self, path=None):
+    if self.enabled:
+      files.write_atomic(path or self.workdir / "summary.json",
+                              json.dumps(self.summary, indent=1))
 
   def close(self):
     if self.enabled:
+      self.flush()
       self.tb.close()
-      self.jsonl.close()
+      if self.jsonl:
+        self.jsonl.close()
 
 
 class Progress:

@@ -11,7 +11,6 @@ host syncs with the device only at logging, evaluation and checkpoint steps.
 
 import dataclasses
 import functools
-import os
 import time
 from typing import Any
 
@@ -27,11 +26,13 @@ from ssljax import methods
 from ssljax import models
 from ssljax import monitor
 from ssljax import optim
+from ssljax import preemption
+from ssljax import validate
+from ssljax import workdir as workdir_lib
 import ssljax.data
 from ssljax.data import augment
 from ssljax.data import pipeline
 
-NONFINITE_POLICIES = ("stop", "skip")
 
 
 class NonFiniteError(FloatingPointError):
@@ -84,13 +85,9 @@ make_mesh = pipeline.make_mesh
 
 def setup(cfg, num_examples, num_classes, mesh=None):
   mesh = mesh or make_mesh()
-  if cfg.batch_size % mesh.size:
-    raise ValueError(f"Global batch {cfg.batch_size} is not divisible by the "
-                     f"{mesh.size} devices; use a multiple of {mesh.size}.")
+  validate.check(cfg, num_devices=mesh.size,
+                 num_processes=jax.process_count())
   pipeline.host_batch_size(cfg.batch_size, jax.process_count())
-  if cfg.nonfinite not in NONFINITE_POLICIES:
-    raise ValueError(f"Unknown nonfinite policy {cfg.nonfinite!r}; valid: "
-                     f"{', '.join(NONFINITE_POLICIES)}.")
   steps_per_epoch = num_examples // cfg.batch_size
   total = cfg.get("num_steps") or int(cfg.num_epochs * steps_per_epoch)
   method = methods.get(cfg.method)
@@ -191,10 +188,25 @@ def jit_train_step(s):
 # ============================================================================
 # Loop.
 # ============================================================================
-def train_and_evaluate(cfg, workdir, override_config=False):
-  """Pretrains per `cfg` in `workdir` (resuming if it holds a checkpoint),
-  evaluates, writes metrics.jsonl, TensorBoard events and summary.json."""
-  os.makedirs(workdir, exist_ok=True)
+def train_and_evaluate(cfg, workdir, override_config=False,
+                       force_lock=False):
+  """Pretrains per `cfg` in `workdir` (local or gs://; resuming if it holds
+  a checkpoint), evaluates, writes metrics.jsonl, TensorBoard events and
+  summary.json.
+
+  Validates the config before touching data or compiling; holds the
+  workdir's lock (`ssljax.workdir`) for the whole run; on SIGTERM / SIGINT
+  checkpoints the step it reached and raises `preemption.Preempted`.
+  """
+  validate.check(cfg, num_devices=jax.device_count(),
+                 num_processes=jax.process_count())
+  main = jax.process_index() == 0
+  with workdir_lib.Lock(workdir, force=force_lock, enabled=main), \
+      preemption.Guard() as guard:
+    return _train(cfg, workdir, override_config, guard)
+
+
+def _train(cfg, workdir, override_config, guard):
   checkpoint.check_config(workdir, cfg, override_config)
   d = cfg.data
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
@@ -202,7 +214,10 @@ def train_and_evaluate(cfg, workdir, override_config=False):
   num_classes = monitor.num_classes(train_src, d.label_key)
   s = setup(cfg, len(train_src), num_classes)
   if s.total_steps < 1:
-    raise ValueError(f"Nothing to train: {s.total_steps} steps.")
+    raise validate.ConfigError(
+        f"Nothing to train: {s.total_steps} steps ({len(train_src)} "
+        f"examples, batch_size {cfg.batch_size}, num_epochs "
+        f"{cfg.num_epochs}); raise num_epochs or set num_steps.")
   crops = pipeline.Crops(
       num_global=d.num_global, global_size=d.image_size,
       global_scale=tuple(d.global_scale), num_local=d.num_local,
@@ -215,17 +230,32 @@ def train_and_evaluate(cfg, workdir, override_config=False):
   evaluator = monitor.Evaluator(
       cfg, monitor.make_represent(s.net, d, s.mesh, s.dtype), s.mesh,
       train_src, test_src)
-  writer = monitor.Writer(workdir, enabled=jax.process_index() == 0)
-  summary_path = os.path.join(workdir, "summary.json")
 
   state, resumed = checkpoint.restore_latest(mngr, state, it)
-  if not resumed and cfg.summary_eval:
-    writer.summary["random_init"] = evaluator.summary(variables(state), 0)
-    writer.write_summary(summary_path)
   step = int(state.step)
-  logging.info("Training %s: %d steps (%d/epoch), from step %d.", cfg.method,
-               s.total_steps, s.steps_per_epoch, step)
+  writer = monitor.Writer(workdir, enabled=jax.process_index() == 0,
+                          resume_step=step)
+  try:
+    if not resumed and cfg.summary_eval:
+      writer.summary["random_init"] = evaluator.summary(variables(state), 0)
+      writer.write_summary()
+    logging.info("Training %s: %d steps (%d/epoch), from step %d.",
+                 cfg.method, s.total_steps, s.steps_per_epoch, step)
+    state, step = _loop(s, state, step, it, mngr, writer, evaluator, guard)
+    if step >= s.total_steps and cfg.summary_eval:
+      results = evaluator.summary(variables(state), int(state.step))
+      writer.scalars(step, {f"final/{k}": v for k, v in results.items()
+                            if isinstance(v, float)})
+      writer.summary["trained"] = results
+      writer.write_summary()
+      monitor.print_summary(writer.summary)
+  finally:
+    writer.close()
+  return state
 
+
+def _loop(s, state, step, it, mngr, writer, evaluator, guard):
+  cfg = s.cfg
   step_fn = jit_train_step(s)
   stop_at = s.total_steps
   if cfg.get("stop_after_steps"):
@@ -251,20 +281,21 @@ def train_and_evaluate(cfg, workdir, override_config=False):
       t_log, step_log = time.perf_counter(), step
     if (cfg.eval_every and step % cfg.eval_every == 0) and not last:
       writer.scalars(step, evaluator.monitor(variables(state)))
-    if step % cfg.checkpoint.every == 0 or last:
+    saved = step % cfg.checkpoint.every == 0 or last
+    if saved:
       _check_finite(cfg, state)
       checkpoint.save(mngr, step, state, it)
+    if not last and guard.should_stop(step):
+      _check_finite(cfg, state)
+      if not saved:
+        checkpoint.save(mngr, step, state, it)
+      mngr.wait_until_finished()  # synchronous: the process may end now
+      progress.close()
+      writer.flush()
+      raise preemption.Preempted(step, guard.signame)
   progress.close()
   mngr.wait_until_finished()
-  if step >= s.total_steps and cfg.summary_eval:
-    results = evaluator.summary(variables(state), int(state.step))
-    writer.scalars(step, {f"final/{k}": v for k, v in results.items()
-                          if isinstance(v, float)})
-    writer.summary["trained"] = results
-    writer.write_summary(summary_path)
-    monitor.print_summary(writer.summary)
-  writer.close()
-  return state
+  return state, step
 
 
 def variables(state):

@@ -1,6 +1,9 @@
 """Every config loads, names valid components and builds its model."""
 import glob
 import os
+import shutil
+import subprocess
+import sys
 
 import jax
 import pytest
@@ -9,8 +12,7 @@ from ssljax import train
 from tests import helpers
 
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
-    os.path.join(helpers.ROOT, "configs", "*.py")) if not p.endswith(
-        "common.py"))
+    os.path.join(helpers.ROOT, "configs", "*.py")))
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -33,6 +35,18 @@ def test_compare_cpu_builds_every_method(method):
   # only the method's own fields: no other method's defaults leak in
   assert ("ema" in cfg) == (method in ("mveb", "byol"))
   assert ("decoder" in cfg) == (method == "ae")
+
+
+def test_a_config_copied_anywhere_runs_unchanged(tmp_path):
+  fork = tmp_path / "my_ablation.py"
+  shutil.copy(os.path.join(helpers.ROOT, "configs", "quickstart.py"), fork)
+  # As config_flags loads --config files: by path, outside the repo.
+  code = ("import importlib.util as u; "
+          f"s = u.spec_from_file_location('cfg', {str(fork)!r}); "
+          "m = u.module_from_spec(s); s.loader.exec_module(m); "
+          "c = m.get_config(); assert c.method == 'vicreg', c.method")
+  subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path,
+                 timeout=300)
 
 
 def test_quickstart_is_the_readme_command():

@@ -137,8 +137,9 @@ def test_bad_names_and_batch_sizes(data_dir):
     train.setup(helpers.tiny_config(data_dir, nonfinite="ignore"), 1000, 20)
 
 
-def test_summary_monitor_and_eval_cli(data_dir, tmp_path):
+def test_summary_monitor_and_eval_cli(data_dir, tmp_path, monkeypatch):
   from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  from ssljax import optim  # pylint: disable=g-import-not-at-top
   cfg = helpers.tiny_config(data_dir, num_steps=2, eval_every=1,
                             summary_eval=True, **{
                                 "knn.k": (5, 20),
@@ -146,6 +147,11 @@ def test_summary_monitor_and_eval_cli(data_dir, tmp_path):
   train.train_and_evaluate(cfg, str(tmp_path))
   rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
   assert any("eval/rep/label/true/knn_k5" in r for r in rows)
+
+  def no_optimizer(*args, **kwargs):
+    raise AssertionError("evaluation built an optimizer")
+
+  monkeypatch.setattr(optim, "make", no_optimizer)
   summary = json.load(open(tmp_path / "summary.json"))
   for key in ("random_init", "trained"):
     for metric in ("linear_probe_accuracy", "knn_accuracy"):

@@ -10,8 +10,8 @@ be prepared beforehand in array_record format, e.g. on a machine with internet:
 """
 
 import difflib
-import os
 
+from etils import epath
 import tensorflow_datasets as tfds
 
 # Builders defined in ssljax; importing ssljax.data registers them with TFDS.
@@ -64,12 +64,13 @@ def load_source(name, split, data_dir=None, download=None):
   base = name.split("/")[0].split(":")[0]
   if download is None:
     download = base in SHIPPED
-  if (data_dir and not str(data_dir).startswith("gs://")
-      and not os.path.isdir(data_dir) and not download):
-    raise DatasetError(
-        f"data_dir {data_dir!r} does not exist. Create it and prepare "
-        f"{name!r} there, or pass the folder that holds prepared TFDS "
-        f"datasets. {_prepare_hint(name, data_dir)}")
+  if data_dir and not epath.Path(data_dir).is_dir():
+    # Never created here, not even for the shipped datasets: a typo in
+    # data_dir must not silently build a second copy somewhere else.
+    what = (f"mkdir -p {data_dir} and {name!r} builds itself there on first "
+            "use, or leave data_dir unset for ~/tensorflow_datasets"
+            if base in SHIPPED else _prepare_hint(name, data_dir))
+    raise DatasetError(f"data_dir {data_dir!r} does not exist. {what}.")
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir,
                             download=download)
@@ -85,6 +86,12 @@ def load_source(name, split, data_dir=None, download=None):
           "format; ssljax needs random access. "
           f"{_prepare_hint(name, data_dir)}") from e
     raise
+  except KeyError as e:  # tfds: "`splits` is empty" for a half-made folder
+    raise DatasetError(
+        f"Dataset {name!r} is not prepared in "
+        f"{tfds.builder(name, data_dir=data_dir).data_dir!r} (the folder "
+        "exists but holds no dataset_info.json / splits). "
+        f"{_prepare_hint(name, data_dir)}") from e
   except ValueError as e:
     if "split" in str(e).lower():
       splits = list(tfds.builder(name, data_dir=data_dir).info.splits)

@@ -1,0 +1,52 @@
+"""What the command-line tools share: quiet library logs, one-line errors.
+
+Exit codes: 0 done; 1 an error whose message says what to do (--traceback
+for the whole trace); 2 a bad command line; 75 stopped by SIGTERM / SIGINT
+after checkpointing (`ssljax.preemption.EXIT_CODE`: run it again to resume).
+"""
+
+import logging as std_logging
+import sys
+
+from absl import logging
+
+from ssljax import checkpoint
+from ssljax import preemption
+from ssljax import validate
+from ssljax import workdir as workdir_lib
+from ssljax.data import sources
+
+# Errors whose message says what to do: printed alone, without a trace.
+# (FloatingPointError: train.NonFiniteError.)
+USER_ERRORS = (validate.ConfigError, sources.DatasetError,
+               workdir_lib.WorkdirLocked, checkpoint.DamagedCheckpoints,
+               FloatingPointError, ValueError, FileNotFoundError)
+
+
+class _QuietLibraries(std_logging.Filter):
+  """Hides INFO records of libraries (orbax writes ~50 lines a run)."""
+
+  def filter(self, record):
+    return (record.levelno >= std_logging.WARNING
+            or "/ssljax/" in record.pathname.replace("\\", "/"))
+
+
+def quiet_library_logs(verbosity):
+  """Unless --verbosity ≥ 1: library INFO lines hidden, ssljax's kept."""
+  if verbosity < 1:
+    logging.get_absl_handler().addFilter(_QuietLibraries())
+
+
+def report_errors(fn, prog, traceback=False):
+  """Runs fn(); known errors become one line on stderr and an exit code."""
+  try:
+    return fn()
+  except preemption.Preempted as e:
+    print(f"{prog}: {e}", file=sys.stderr)
+    sys.exit(preemption.EXIT_CODE)
+  except USER_ERRORS as e:
+    if traceback:
+      raise
+    print(f"{prog}: error: {e}\n(--traceback for the full trace)",
+          file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,159 @@
+"""Config validation in one place, before any data loading or compile.
+
+`check(cfg, num_devices=, num_processes=)` raises `ConfigError` listing every
+problem found, each naming the field, its value, what is valid and what to
+do. `closest_fields(cfg, name)` suggests fields for a misspelled override.
+"""
+
+import difflib
+
+from ssljax import evals
+from ssljax import methods
+from ssljax import models
+from ssljax import optim
+from ssljax.data import augment
+from ssljax.methods import ema
+
+NONFINITE_POLICIES = ("stop", "skip")
+
+
+class ConfigError(ValueError):
+  """The config cannot run; the message says which fields and why."""
+
+
+def _positive(problems, cfg, *fields):
+  for f in fields:
+    value = _get(cfg, f)
+    if value is not None and not value > 0:
+      problems.append(f"{f} = {value!r}: must be > 0.")
+
+
+def _get(cfg, dotted):
+  node = cfg
+  for part in dotted.split("."):
+    if part not in node:
+      return None
+    node = node[part]
+  return node
+
+
+def _divisible(problems, field, value, num_devices, num_processes):
+  for n, what in ((num_devices, "devices"), (num_processes, "processes")):
+    if value and n > 1 and value % n:
+      problems.append(
+          f"{field} = {value} is not divisible by the {n} {what}; use a "
+          f"multiple of {n} (e.g. {value + n - value % n}).")
+
+
+def _check_vit(problems, cfg):
+  model = cfg.model
+  if not str(model.get("name", "")).startswith("vit"):
+    return
+  patch = model.get("patch_size", 16)
+  sizes = [("data.image_size", cfg.data.image_size)]
+  if cfg.data.num_local:
+    sizes.append(("data.local_size", cfg.data.local_size))
+  for field, size in sizes:
+    if not size or size <= 0:
+      continue
+    if size % patch:
+      problems.append(f"model.patch_size = {patch} does not divide {field} = "
+                      f"{size}; pick a patch size that divides it.")
+    elif (size // patch) ** 2 < 4:
+      problems.append(f"model.patch_size = {patch} leaves "
+                      f"{(size // patch) ** 2} patch(es) at {field} = {size}; "
+                      "a ViT needs at least 4 (2×2): use a smaller patch "
+                      "size.")
+
+
+def _check_names(problems, cfg):
+  def attempt(fn):
+    try:
+      fn()
+    except ValueError as e:
+      problems.append(str(e))
+
+  attempt(lambda: methods.get(cfg.method))
+  attempt(lambda: models.from_config(cfg.model))
+  attempt(lambda: augment.view_specs(cfg.augment, cfg.data.num_global,
+                                     cfg.data.num_local))
+  if cfg.optimizer.name not in optim.OPTIMIZERS:
+    problems.append(f"Unknown optimizer.name {cfg.optimizer.name!r}; valid: "
+                    f"{', '.join(optim.OPTIMIZERS)}.")
+  if cfg.nonfinite not in NONFINITE_POLICIES:
+    problems.append(f"Unknown nonfinite policy {cfg.nonfinite!r}; valid: "
+                    f"{', '.join(NONFINITE_POLICIES)}.")
+  for field in ("eval.periodic", "eval.cli"):
+    value = _get(cfg, field)
+    if value:
+      try:
+        evals.parse(value)
+      except ValueError as e:
+        problems.append(f"{field}: {e}")
+  if "ema" in cfg:
+    attempt(lambda: ema.check(cfg.ema))
+
+
+def _check_method(problems, cfg):
+  """The method's own checks (build + objective), without compiling."""
+  try:
+    method = methods.get(cfg.method)
+    net = method.build(cfg)
+    method.make_objective(cfg, net, mesh=None, total_steps=1)
+  except (ValueError, KeyError, AttributeError) as e:
+    problems.append(f"method {cfg.method!r}: {e}")
+
+
+def check(cfg, *, num_devices=1, num_processes=1):
+  """Raises ConfigError naming every invalid field of `cfg`."""
+  problems = []
+  _positive(problems, cfg, "optimizer.base_lr", "probe.lr", "batch_size",
+            "eval_batch_size", "data.image_size", "data.num_global",
+            "log_every", "checkpoint.every", "checkpoint.keep")
+  if cfg.data.num_local:
+    _positive(problems, cfg, "data.local_size")
+  if cfg.get("num_steps") is None:
+    _positive(problems, cfg, "num_epochs")
+  else:
+    _positive(problems, cfg, "num_steps")
+  for field in ("data.global_scale", "data.local_scale"):
+    lo, hi = _get(cfg, field)
+    if not 0 < lo <= hi <= 1:
+      problems.append(f"{field} = ({lo}, {hi}): need 0 < low ≤ high ≤ 1 "
+                      "(fractions of the image area).")
+  if cfg.optimizer.get("weight_decay", 0) < 0:
+    problems.append(f"optimizer.weight_decay = {cfg.optimizer.weight_decay}:"
+                    " must be ≥ 0.")
+  _divisible(problems, "batch_size", cfg.batch_size, num_devices,
+             num_processes)
+  _divisible(problems, "eval_batch_size", cfg.eval_batch_size, num_devices,
+             num_processes)
+  n_before = len(problems)
+  _check_names(problems, cfg)
+  _check_vit(problems, cfg)
+  if len(problems) == n_before:  # building needs valid names and sizes
+    _check_method(problems, cfg)
+  if problems:
+    raise ConfigError("Invalid config:\n" + "\n".join(
+        f"  - {p}" for p in problems))
+
+
+def _flat_keys(cfg, prefix=""):
+  out = []
+  for k, v in cfg.items():
+    if hasattr(v, "items"):
+      out += _flat_keys(v, f"{prefix}{k}.")
+    else:
+      out.append(f"{prefix}{k}")
+  return out
+
+
+def closest_fields(cfg, name, n=3):
+  """The config's fields closest to a misspelled dotted `name`."""
+  keys = _flat_keys(cfg)
+  close = difflib.get_close_matches(name, keys, n=n, cutoff=0.5)
+  if not close:  # match on the last part (`lrr` -> `optimizer.base_lr`)
+    leaf = name.split(".")[-1]
+    close = [k for k in keys if difflib.get_close_matches(
+        leaf, [k.split(".")[-1]], cutoff=0.6)][:n]
+  return close
