@@ -23,13 +23,20 @@ INSTALL_REQUIRES = [
     "tensorflow-datasets>=4.9.10",  # used TF-free: data_source + array_record
 ]
 
+GCS = [
+    "gcsfs>=2026.9",  # gs:// paths for etils.epath (config, metrics, ...)
+    "google-cloud-storage>=3.0",  # TensorBoard event files on gs://
+]
+
 EXTRAS = {
+    "gcs": GCS,
     "test": [
+        "gcp-storage-emulator>=2026.7",  # a local GCS for the gs:// test
         "pytest>=9.0",
         "pytest-xdist>=3.8",
         "scikit-learn>=1.9",
         "scipy>=1.17",
-    ],
+    ] + GCS,
     "notebooks": ["jupyterlab>=4.0", "matplotlib>=3.10"],
 }
 

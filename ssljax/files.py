@@ -1,7 +1,9 @@
 """Every file ssljax writes goes through here: local paths or gs:// (etils.epath).
 
-Writes are atomic for readers: a temporary object then a rename, so a
-crash leaves the old content or the new one, never half of it.
+Writes are atomic for readers: locally a temporary file then a rename; on
+object stores (gs://) a single object upload, which is all-or-nothing by
+itself (and their "rename" is a copy plus a delete). A crash leaves the old
+content or the new one, never half of it.
 """
 
 import io
@@ -13,12 +15,14 @@ def write_atomic(path, data):
   """Writes `data` (str or bytes) to `path`, creating its parent folder."""
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
+  write = lambda p: (p.write_bytes(data) if isinstance(data, bytes)
+                     else p.write_text(data))
+  if "://" in str(path):
+    write(path)
+    return
   tmp = path.parent / (path.name + ".tmp")
-  if isinstance(data, bytes):
-    tmp.write_bytes(data)
-  else:
-    tmp.write_text(data)
-  tmp.replace(path)  # object stores: a whole-object copy, then a delete
+  write(tmp)
+  tmp.replace(path)
 
 
 def save_figure(fig, path, dpi=110):
