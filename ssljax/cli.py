@@ -5,6 +5,7 @@ for the whole trace); 2 a bad command line; 75 stopped by SIGTERM / SIGINT
 after checkpointing (`ssljax.preemption.EXIT_CODE`: run it again to resume).
 """
 
+import errno
 import logging as std_logging
 import sys
 
@@ -50,3 +51,21 @@ def report_errors(fn, prog, traceback=False):
     print(f"{prog}: error: {e}\n(--traceback for the full trace)",
           file=sys.stderr)
     sys.exit(1)
+  except Exception as e:  # pylint: disable=broad-except
+    # Disk full surfaces from orbax's async writers wrapped in many types.
+    if traceback or not _disk_full(e):
+      raise
+    print(f"{prog}: error: no space left on device while writing ({e!s:.200})."
+          " Free space or use another --workdir; the run resumes from the "
+          "last complete checkpoint (unfinished ones are removed on restart).",
+          file=sys.stderr)
+    sys.exit(1)
+
+
+def _disk_full(e):
+  while e is not None:
+    if getattr(e, "errno", None) == errno.ENOSPC or (
+        "No space left on device" in str(e)):
+      return True
+    e = e.__cause__ or e.__context__
+  return False

@@ -185,6 +185,27 @@ def test_cli_errors_are_one_line_with_exit_codes(data_dir, tmp_path):
       env=_env(), capture_output=True, text=True, timeout=300)
   assert bad_lr.returncode == 1 and "Traceback" not in bad_lr.stderr
   assert "optimizer.base_lr = -1.0: must be > 0" in bad_lr.stderr
+  bad_eval = subprocess.run(
+      [sys.executable, "-m", "ssljax.eval_main", f"--workdir={tmp_path}",
+       "--evals=knn,bogus"], env=_env(), capture_output=True, text=True,
+      timeout=300)
+  assert bad_eval.returncode == 1 and "Unknown evaluation(s) bogus" in (
+      bad_eval.stderr)
+
+
+def test_disk_full_is_one_line(capsys):
+  from ssljax import cli  # pylint: disable=g-import-not-at-top
+
+  def fail():
+    try:
+      raise OSError(28, "No space left on device")
+    except OSError as e:
+      raise RuntimeError("async save failed") from e
+
+  with pytest.raises(SystemExit) as exit_info:
+    cli.report_errors(fail, "ssljax-train")
+  assert exit_info.value.code == 1
+  assert "no space left on device" in capsys.readouterr().err
 
 
 def test_dataset_errors_say_what_to_run(tmp_path):
