@@ -1,0 +1,1 @@
+"""Analyses of representations and data, on arrays (no training objects)."""
