@@ -18,13 +18,16 @@ usual value for runs of a few hundred steps. Projectors are 512 wide
 gaussian|mask` for the denoising / masking regimes) uses the same encoder,
 batch, optimizer and crops, one view, and no colour augmentation (it
 reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a
-4×4 start. Runtimes and results: README.md ("Method comparison").
+4×4 start. `mae` shares the batch, optimizer, crops and view recipe of
+`ae` but needs a ViT: ViT-tiny widths (192, 12 blocks, 3 heads), patch 4
+at 32 px, decoder 128 wide with 2 blocks, mask ratio 0.75, norm-pix loss.
+Runtimes and results: README.md ("Method comparison").
 """
 
 from ssljax import configs
 
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
-METHODS = ("mveb", "vicreg", "byol", "simclr", "ae")
+METHODS = ("mveb", "vicreg", "byol", "simclr", "ae", "mae")
 
 
 def get_config(arg=None):
@@ -50,10 +53,15 @@ def get_config(arg=None):
   c.data.global_scale = (0.5, 1.0)
   c.data.crop_fraction = 1.0
   c.augment = "cifar"
-  if method == "ae":
+  if method in ("ae", "mae"):
     c.data.num_global = 1
     c.augment = "none"
+  if method == "ae":
     c.decoder = dict(width=64, start_size=4)
+  if method == "mae":  # ViT-tiny widths at 32 px, patch 4 (64 patches)
+    c.model = dict(name="vit_tiny", patch_size=4, image_size=32,
+                   dtype="float32")
+    c.mae.update(decoder_width=128, decoder_depth=2, decoder_heads=4)
   c.batch_size = 256
   c.eval_batch_size = 200
   c.num_epochs = DATASETS[dataset]

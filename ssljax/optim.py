@@ -34,7 +34,8 @@ def kernel_mask(params):
 def make(cfg, global_batch, total_steps, steps_per_epoch):
   """optax optimizer from cfg: name, base_lr, weight_decay, momentum,
   trust_coefficient, warmup_epochs, warmup_start_factor, end_factor,
-  clip_norm (None or 0: no clipping)."""
+  clip_norm (None or 0: no clipping), and for adamw b1, b2 (default 0.9,
+  0.999; MAE uses b2 = 0.95)."""
   lr = schedule(cfg, global_batch, total_steps, steps_per_epoch)
   if cfg.name == "lars":
     tx = optax.lars(lr, weight_decay=cfg.weight_decay,
@@ -42,7 +43,8 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
                     trust_coefficient=cfg.trust_coefficient,
                     trust_ratio_mask=kernel_mask, momentum=cfg.momentum)
   elif cfg.name == "adamw":
-    tx = optax.adamw(lr, weight_decay=cfg.weight_decay, mask=kernel_mask)
+    tx = optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999),
+                     weight_decay=cfg.weight_decay, mask=kernel_mask)
   elif cfg.name == "sgd":
     tx = optax.chain(
         optax.add_decayed_weights(cfg.weight_decay, mask=kernel_mask),

@@ -32,7 +32,7 @@ def _method_config(data_dir, method, **overrides):
   c = helpers.load_config("compare_cpu", f"{method},mnist5k")
   t = helpers.tiny_config(data_dir, **overrides)
   for k in ("method", "loss", "ema", "projector", "predictor", "decoder",
-            "corruption", "augment"):
+            "corruption", "augment", "mae"):
     if k in c:
       t[k] = c[k]
   t.data.num_global = c.data.num_global
@@ -40,10 +40,14 @@ def _method_config(data_dir, method, **overrides):
     t.projector, t.predictor = "32-32", "16-32"
   elif method in ("vicreg", "mveb", "simclr"):
     t.projector = "32-32"
+  elif method == "mae":  # 16 px, patch 4: 16 patches, 4 visible
+    t.model = dict(name="vit_tiny", patch_size=4, image_size=16, depth=2,
+                   width=32, num_heads=2, dtype="float32")
+    t.mae.update(decoder_width=16, decoder_depth=1, decoder_heads=2)
   return t
 
 
-@pytest.mark.parametrize("method", ["vicreg", "mveb", "ae"])
+@pytest.mark.parametrize("method", ["vicreg", "mveb", "ae", "mae"])
 def test_one_device_equals_eight_devices(data_dir, method):
   # MVEB with the "global" score scope must not depend on the device count.
   cfg = _method_config(data_dir, method)
@@ -180,7 +184,7 @@ def test_summary_monitor_and_eval_cli(data_dir, tmp_path, monkeypatch):
     eval_main.evaluate(str(tmp_path), names="knn,nccc")
 
 
-@pytest.mark.parametrize("method", ["mveb", "byol", "simclr", "ae"])
+@pytest.mark.parametrize("method", ["mveb", "byol", "simclr", "ae", "mae"])
 def test_every_method_trains_a_step(data_dir, method):
   overrides = {"data.num_local": 2, "data.local_size": 8} if (
       method == "mveb") else {}

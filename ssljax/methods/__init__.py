@@ -7,6 +7,7 @@
 
 from ssljax.methods import ae
 from ssljax.methods import byol
+from ssljax.methods import mae
 from ssljax.methods import mveb
 from ssljax.methods import simclr
 from ssljax.methods import vicreg
@@ -18,8 +19,8 @@ from ssljax.methods.base import probe_logits
 from ssljax.methods.base import sample_views
 from ssljax.methods.base import split_probe
 
-METHODS = {"ae": ae, "byol": byol, "mveb": mveb, "simclr": simclr,
-           "vicreg": vicreg}
+METHODS = {"ae": ae, "byol": byol, "mae": mae, "mveb": mveb,
+           "simclr": simclr, "vicreg": vicreg}
 
 
 def get(name):

@@ -15,20 +15,26 @@ import jax.numpy as jnp
 
 
 class Block(nn.Module):
+  """Pre-norm transformer block. `kernel_init` for every linear map
+  (default Flax's LeCun normal; MAE passes xavier-uniform)."""
   num_heads: int
   mlp_ratio: int
   dtype: Any
+  kernel_init: Any = nn.linear.default_kernel_init
 
   @nn.compact
   def __call__(self, x):
     d = x.shape[-1]
     y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln1")(x)
     y = nn.MultiHeadDotProductAttention(
-        self.num_heads, dtype=self.dtype, name="attn")(y, y)
+        self.num_heads, dtype=self.dtype, kernel_init=self.kernel_init,
+        name="attn")(y, y)
     x = x + y
     y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln2")(x)
-    y = nn.Dense(d * self.mlp_ratio, dtype=self.dtype, name="fc1")(y)
-    y = nn.Dense(d, dtype=self.dtype, name="fc2")(nn.gelu(y, approximate=False))
+    y = nn.Dense(d * self.mlp_ratio, dtype=self.dtype,
+                 kernel_init=self.kernel_init, name="fc1")(y)
+    y = nn.Dense(d, dtype=self.dtype, kernel_init=self.kernel_init,
+                 name="fc2")(nn.gelu(y, approximate=False))
     return x + y
 
 
