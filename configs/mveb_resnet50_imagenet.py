@@ -6,7 +6,7 @@
 
 On a Cloud TPU pod slice (e.g. v4-64: 32 chips, 4096/32 = 128 samples per
 device, as in the paper's per-device score estimate), run the command on
-every host. Recipe (METHODS.md §1, wlj6816/MVEB): ResNet-50 with
+every host. Recipe (Wen et al. 2024 and wlj6816/MVEB): ResNet-50 with
 zero-initialized last BN of each residual block, projector 2048-2048-2048
 (hidden Linear without bias + BN + ReLU, last Linear with bias), EMA target
 with momentum 0.996 -> 1 (cosine), multi-crop 2 × 224 px (scale 0.4–1) +

@@ -24,7 +24,8 @@ def test_kth_largest_is_exact_with_ties_and_signs(n):
 
 
 def vmf_score_reference(z, eta=0.01, min_tau=0.1):
-  """METHODS.md §1 in float64 numpy, with a full sort and a general solve."""
+  """The vMF score of ops.vmf_score (its docstring) in float64 numpy, with a
+  full sort and a general solve."""
   n = len(z)
   s = z @ z.T
   tau = max(np.sort((1 - s).ravel())[::-1][n * n // 2 - 1], min_tau)

@@ -1,7 +1,7 @@
 """Class geometry of features: nearest class centre, CDNV, effective rank.
 
 Definitions follow Galanti et al. (ICLR 2022) as used by Ben-Shaul et al.
-(NeurIPS 2023, "Reverse engineering SSL"); see METHODS.md §5.
+(NeurIPS 2023, "Reverse engineering SSL").
 
   class_means    μ_c from the features of class c (absent classes masked)
   ncc_accuracy   each test point takes the class of the nearest TRAIN mean

@@ -80,7 +80,7 @@ class Decoder(nn.Module):
 
 
 def num_upsamples(image_size, start_size):
-  k = (image_size // start_size).bit_length() - 1
+  k = (image_size // max(start_size, 1)).bit_length() - 1
   if start_size < 1 or start_size << k != image_size:
     raise ValueError(f"decoder.start_size = {start_size} does not reach "
                      f"data.image_size = {image_size} by doubling; use a "
