@@ -4,7 +4,7 @@
   python launch/compare_methods.py --workdir=/tmp/compare   # all of them
 
 Arg "METHOD,DATASET"; methods: mveb, vicreg, byol, simclr, ae; datasets:
-mnist5k (25 epochs) and hierarchical_shapes (5 epochs). Everything but the
+mnist5k (25 epochs) and hierarchical_shapes (10 epochs). Everything but the
 method's own head and loss is shared: width-8 ResNet-18 with the CIFAR stem,
 two 32 px views with the same `cifar` augmentations (no multi-crop: MVEB's
 local views would give it more views than the others), batch 256, AdamW
@@ -26,7 +26,7 @@ Runtimes and results: README.md ("Method comparison").
 
 from ssljax import configs
 
-DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
+DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10}  # name -> epochs
 METHODS = ("mveb", "vicreg", "byol", "simclr", "ae", "mae")
 
 

@@ -13,15 +13,18 @@ linear 0.903 ± 0.014 vs 0.756 ± 0.018, kNN 0.797 ± 0.012 vs 0.674 ±
 digit; another CPU model or core count changes the last bits and the
 summary by up to about the seed spread (README, "Determinism").
 
-With `:hierarchical_shapes` (20 fine classes) the same budget does not
-learn the classes (README, "Findings"): at init a ResNet's pooled features
-of an image and its mirror image correlate at only ~0.14, and a few hundred
-CPU steps do not teach the invariances.
+With `:hierarchical_shapes` (24 fine classes in a three-level tree,
+generated offline on first use), 10 epochs, the same model and recipe.
+Measured 2026-11-23 (seed 0): linear probe 0.542 trained vs 0.217 at random
+init, kNN (k=20) 0.421 vs 0.223 (chance 0.042); 390 steps, ~1 s/step on 2
+idle CPU cores. mnist5k stays the default: real data, the familiar
+benchmark; hierarchical_shapes is the dataset with a class tree, used by
+the hierarchy experiments.
 """
 
 from ssljax import configs
 
-DATASETS = {"mnist5k": 25, "hierarchical_shapes": 5}  # name -> epochs
+DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10}  # name -> epochs
 
 
 def get_config(arg=None):

@@ -15,7 +15,7 @@ from etils import epath
 import tensorflow_datasets as tfds
 
 # Builders defined in ssljax; importing ssljax.data registers them with TFDS.
-SHIPPED = ("hierarchical_shapes", "mnist5k")
+SHIPPED = ("hierarchical_shapes", "hierarchical_shapes_v1", "mnist5k")
 
 
 class DatasetError(ValueError):

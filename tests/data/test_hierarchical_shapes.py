@@ -4,27 +4,34 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ssljax.data import hierarchical_shapes as hs
+from ssljax.data import shapes_v1
 
 
-def test_hierarchy_sizes_and_coarse_is_function_of_fine():
-  assert hs.NUM_FINE >= 20 and hs.NUM_COARSE >= 4
-  coarse = hs.coarse_of(np.arange(hs.NUM_FINE))
+def test_three_level_tree_and_parents_are_functions_of_fine():
+  assert (hs.NUM_FINE, hs.NUM_COARSE, hs.NUM_SUPER) == (24, 6, 2)
+  fine = np.arange(hs.NUM_FINE)
+  coarse, sup = hs.coarse_of(fine), hs.super_of(fine)
   assert sorted(set(coarse)) == list(range(hs.NUM_COARSE))
+  assert sorted(set(sup)) == list(range(hs.NUM_SUPER))
   for f, name in enumerate(hs.FINE_NAMES):
     assert name.startswith(hs.FAMILIES[coarse[f]])
+  # Each family sits in exactly one super-family.
+  for c in range(hs.NUM_COARSE):
+    assert len(set(sup[coarse == c])) == 1
 
 
-def test_generate_is_deterministic_and_order_independent():
-  x1, f1, c1 = hs.generate("train", 50, seed=3)
-  x2, f2, _ = hs.generate("train", 50, seed=3)
+def test_generate_is_deterministic_order_independent_and_not_v1():
+  x1, f1, c1, s1 = hs.generate("train", 50, seed=3)
+  x2, f2, _, _ = hs.generate("train", 50, seed=3)
   np.testing.assert_array_equal(x1, x2)
   np.testing.assert_array_equal(f1, f2)
-  np.testing.assert_array_equal(c1, f1 // 5)
+  np.testing.assert_array_equal(c1, f1 // 4)
+  np.testing.assert_array_equal(s1, f1 // 12)
   img, fine = hs.example(3, "train", 49, 32)
   np.testing.assert_array_equal(img, x1[49])
   assert fine == f1[49]
-  x3, _, _ = hs.generate("test", 50, seed=3)
-  assert not np.array_equal(x1, x3)
+  assert not np.array_equal(x1, hs.generate("test", 50, seed=3)[0])
+  assert not np.array_equal(x1, shapes_v1.generate("train", 50, seed=3)[0])
 
 
 def test_image_sizes():
@@ -33,19 +40,74 @@ def test_image_sizes():
     assert img.shape == (size, size, 3) and img.dtype == np.uint8
 
 
-def test_class_lives_in_a_small_region():
+def test_detail_survives_a_small_central_crop():
+  """Same nuisance, sibling classes (same family): the central crop of area
+  0.36 (the smallest random-resized crop, centred) differs in many pixels,
+  so the fine class is visible in it."""
+  fracs = []
+  for i in range(10):
+    for family in range(hs.NUM_COARSE):
+      imgs = [hs.render(np.random.default_rng(i), 4 * family + d, 32)
+              for d in range(4)]
+      for a in range(4):
+        for b in range(a + 1, 4):
+          diff = np.abs(imgs[a].astype(int) - imgs[b].astype(int)).max(-1)
+          fracs.append(np.mean(diff[6:26, 6:26] > 40))
+  assert np.min(fracs) > 0.04 and np.mean(fracs) > 0.15
+
+
+def test_nuisance_carries_most_pixel_variance():
+  x, fine, coarse, sup = hs.generate("train", 2000, seed=0)
+  x = x.reshape(len(x), -1).astype(np.float64)
+  total = x.var(axis=0).sum()
+  for y in (fine, coarse, sup):
+    means = np.stack([x[y == c].mean(0) for c in np.unique(y)])
+    assert (means[y] - x.mean(0)).var(axis=0).sum() / total < 0.05
+  # The illumination level alone (per-image mean) carries over a third.
+  per_image = x.mean(axis=1)
+  assert per_image.var() * x.shape[1] / total > 0.33
+
+
+def test_v1_hierarchy_sizes_and_coarse_is_function_of_fine():
+  assert shapes_v1.NUM_FINE >= 20 and shapes_v1.NUM_COARSE >= 4
+  coarse = shapes_v1.coarse_of(np.arange(shapes_v1.NUM_FINE))
+  assert sorted(set(coarse)) == list(range(shapes_v1.NUM_COARSE))
+  for f, name in enumerate(shapes_v1.FINE_NAMES):
+    assert name.startswith(shapes_v1.FAMILIES[coarse[f]])
+
+
+def test_v1_generate_is_deterministic_and_order_independent():
+  x1, f1, c1 = shapes_v1.generate("train", 50, seed=3)
+  x2, f2, _ = shapes_v1.generate("train", 50, seed=3)
+  np.testing.assert_array_equal(x1, x2)
+  np.testing.assert_array_equal(f1, f2)
+  np.testing.assert_array_equal(c1, f1 // 5)
+  img, fine = shapes_v1.example(3, "train", 49, 32)
+  np.testing.assert_array_equal(img, x1[49])
+  assert fine == f1[49]
+  x3, _, _ = shapes_v1.generate("test", 50, seed=3)
+  assert not np.array_equal(x1, x3)
+
+
+def test_v1_image_sizes():
+  for size in (32, 64, 224):
+    img, _ = shapes_v1.example(0, "train", 0, size)
+    assert img.shape == (size, size, 3) and img.dtype == np.uint8
+
+
+def test_v1_class_lives_in_a_small_region():
   """Same nuisance draw, different class: only the shape's pixels change."""
   changed = []
   for i in range(20):
-    imgs = [hs.render(np.random.default_rng(i), f, 32)
+    imgs = [shapes_v1.render(np.random.default_rng(i), f, 32)
             for f in (0, 7, 13, 19)]
     for a in imgs[1:]:
       changed.append(np.mean(np.any(a != imgs[0], axis=-1)))
   assert 0.0 < np.mean(changed) < 0.25 and np.max(changed) < 0.4
 
 
-def test_nuisance_carries_most_pixel_variance():
-  x, fine, coarse = hs.generate("train", 2000, seed=0)
+def test_v1_nuisance_carries_most_pixel_variance():
+  x, fine, coarse = shapes_v1.generate("train", 2000, seed=0)
   x = x.reshape(len(x), -1).astype(np.float64)
   total = x.var(axis=0).sum()
 
@@ -83,8 +145,9 @@ def test_builder_matches_generator(shapes_train):
            if np.array_equal(shapes_train[i]["image"], img)]
   assert len(found) == 1
   rec = shapes_train[found[0]]
-  assert rec["label"] == fine and rec["coarse_label"] == fine // 5
-  assert set(ex) >= {"image", "label", "coarse_label"}
+  assert rec["label"] == fine and rec["coarse_label"] == fine // 4
+  assert rec["super_label"] == fine // 12
+  assert set(ex) >= {"image", "label", "coarse_label", "super_label"}
   labels = np.array([shapes_train[i]["label"] for i in range(200)])
   assert len(np.unique(labels)) == hs.NUM_FINE
 
@@ -94,3 +157,12 @@ def test_configs_registered():
   assert {"32", "64", "224"} <= set(configs)
   assert configs["32"].num_train == 10_000 and configs["32"].num_test == 2_000
   assert configs["224"].image_size == 224
+
+
+def test_version_1_stays_reachable(tmp_path):
+  src = tfds.data_source("hierarchical_shapes_v1/32_small", split="test",
+                         data_dir=str(tmp_path), download=True)
+  ex = src[0]
+  assert "super_label" not in ex and ex["coarse_label"] == ex["label"] // 5
+  img, _ = shapes_v1.example(0, "test", 0, 32)
+  assert any(np.array_equal(src[i]["image"], img) for i in range(len(src)))
