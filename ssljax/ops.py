@@ -175,11 +175,14 @@ def affinity_graph(z_nd, *, num_neighbors=10, affinity="gaussian",
     score = -d2
   score = jnp.where(same, -jnp.inf, score)
   nearest, _ = jax.lax.top_k(score, num_neighbors)  # [n, k], descending
-  knn = score >= nearest[:, -1:]
+  # Columns are read by masked minima, not slices: XLA:CPU turns a top_k
+  # whose output is sliced into a full sort (60× slower at n = 4096).
+  col = jnp.arange(num_neighbors)
+  knn = score >= nearest.min(1, keepdims=True)
   if affinity == "cosine":
     a = jnp.maximum(score, 0.0)
   else:
-    dist_k = jnp.sqrt(-nearest[:, scale_k - 1])
+    dist_k = jnp.sqrt(-jnp.min(jnp.where(col < scale_k, nearest, jnp.inf), 1))
     if affinity == "gaussian":
       s2 = jnp.square(jnp.median(dist_k))
     else:
