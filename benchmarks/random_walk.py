@@ -74,8 +74,9 @@ def main(argv):
             steps=t, sampler=sampler))
         rows.append((f"{sampler} t={t}", f, (key, z)))
     for what, f, args in rows:
-      sec = best_time(lambda: jax.block_until_ready(f(*args)),  # pylint: disable=cell-var-from-loop
-                      FLAGS.repeats)
+      run = functools.partial(lambda f, a: jax.block_until_ready(f(*a)), f,
+                              args)
+      sec = best_time(run, FLAGS.repeats)
       print(f"{n:>6} {d:>6} {what:<14} {sec:>9.4f} {temp_mib(f, *args):>9.1f}",
             flush=True)
 

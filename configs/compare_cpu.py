@@ -14,9 +14,11 @@ Method settings are their published defaults, untuned here: VICReg
 methods (BYOL, MVEB) start their momentum at 0.99 instead of 0.996, the
 usual value for runs of a few hundred steps. Projectors are 512 wide
 (VICReg, SAG-VICReg, MVEB 512-512-512; SimCLR 512-512-128; BYOL 512-128 +
-predictor 512-128). `sag_vicreg` is VICReg with its pairing defaults
-(ssljax.methods.sag_vicreg: α = 0.5 after 10% of the run and a 10% ramp,
-3-step walk on the 10-NN Gaussian graph of the encoder features). The auto-encoder `ae` (no corruption; `--config.corruption.kind=
+predictor 512-128). `sag_vicreg` is this VICReg plus ssljax's pairing
+defaults (not published: ssljax.methods.sag_vicreg; α = 0.5 after 10% of
+the run and a 10% ramp, 3-step walk on the 10-NN Gaussian graph of the
+encoder features; its EMA, at 0.99 too, only with pairing.graph_source=
+ema). The auto-encoder `ae` (no corruption; `--config.corruption.kind=
 gaussian|mask` for the denoising / masking regimes) uses the same encoder,
 batch, optimizer and crops, one view, and no colour augmentation (it
 reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a

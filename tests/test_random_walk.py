@@ -62,7 +62,8 @@ def test_graph_matches_reference(affinity):
   want = graph_reference(z, 5, affinity, 3, 2, 0.7)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
   assert np.all(np.diag(got) == 0) and np.array_equal(got, got.T)
-  np.testing.assert_array_equal(got[np.arange(24), np.arange(24) + 24], np.float32(0.7))
+  np.testing.assert_array_equal(got[np.arange(24), np.arange(24) + 24],
+                                np.float32(0.7))
   # sparse: each row has its k neighbours, its other view, and those that
   # chose it, far fewer than n
   assert ((got > 0).sum(1) >= 5).all() and (got > 0).sum(1).mean() < 12

@@ -1,4 +1,4 @@
-"""SAG-VICReg (Simai, Talmon, Shaham, arXiv 2506.18104): VICReg + random-walk pairs.
+"""SAG-VICReg (Simai, Talmon, Shaham, arXiv 2506.18104): VICReg + walk pairs.
 
 VICReg is a spectral embedding on a graph whose only edges join the two views
 of one image; SAG-VICReg adds cross-image positive pairs drawn by a random

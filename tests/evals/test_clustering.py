@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from scipy.cluster import hierarchy as sch  # test oracle
+from scipy.spatial import distance
 from sklearn import metrics  # test oracle
 
 from ssljax import evals
@@ -49,8 +51,6 @@ def _same_partition(a, b):
 
 
 def test_average_linkage_cut_matches_scipy_fcluster():
-  from scipy.cluster import hierarchy as sch  # pylint: disable=g-import-not-at-top  # test oracle
-  from scipy.spatial import distance  # pylint: disable=g-import-not-at-top
   pts = np.random.default_rng(3).normal(size=(40, 5))
   z = sch.linkage(distance.pdist(pts), "average")
   d = distance.squareform(distance.pdist(pts))
