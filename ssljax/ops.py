@@ -236,7 +236,7 @@ def random_walk_partners(key, z_nd, *, num_neighbors=10, steps=1,
             One cumulative sum of W (O(n²)), then per step a binary search
             per walker, O(n log n): the time is O(n²·d) for the graph plus
             O(t·n log n), memory O(n²) whatever t.
-    "power" Pᵗ by repeated squaring (⌈log₂ t⌉ + popcount(t) − 1 products
+    "power" Pᵗ by repeated squaring (⌊log₂ t⌋ + popcount(t) − 1 products
             of n×n matrices, O(n³ log t) time, O(n²) memory), then one
             draw per row. Same distribution; kept as the reference the
             benchmark compares with (benchmarks/random_walk.py).
