@@ -1,9 +1,9 @@
-"""Equal-budget comparison on a CPU: MVEB vs VICReg vs BYOL vs SimCLR vs AE.
+"""Equal-budget comparison on a CPU: MVEB, VICReg, SAG-VICReg, BYOL, SimCLR, AE.
 
   ssljax-train --config=configs/compare_cpu.py:mveb,mnist5k --workdir=/tmp/c
   python launch/compare_methods.py --workdir=/tmp/compare   # all of them
 
-Arg "METHOD,DATASET"; methods: mveb, vicreg, byol, simclr, ae; datasets:
+Arg "METHOD,DATASET"; methods: those of METHODS below; datasets:
 mnist5k (25 epochs) and hierarchical_shapes (10 epochs). Everything but the
 method's own head and loss is shared: width-8 ResNet-18 with the CIFAR stem,
 two 32 px views with the same `cifar` augmentations (no multi-crop: MVEB's
@@ -13,8 +13,12 @@ Method settings are their published defaults, untuned here: VICReg
 25/25/1; MVEB λ = 0.01, η = 0.01, τ ≥ 0.1; SimCLR temperature 0.1; the EMA
 methods (BYOL, MVEB) start their momentum at 0.99 instead of 0.996, the
 usual value for runs of a few hundred steps. Projectors are 512 wide
-(VICReg, MVEB 512-512-512; SimCLR 512-512-128; BYOL 512-128 + predictor
-512-128). The auto-encoder `ae` (no corruption; `--config.corruption.kind=
+(VICReg, SAG-VICReg, MVEB 512-512-512; SimCLR 512-512-128; BYOL 512-128 +
+predictor 512-128). `sag_vicreg` is this VICReg plus ssljax's pairing
+defaults (not published: ssljax.methods.sag_vicreg; α = 0.5 after 10% of
+the run and a 10% ramp, 3-step walk on the 10-NN Gaussian graph of the
+encoder features; its EMA, at 0.99 too, only with pairing.graph_source=
+ema). The auto-encoder `ae` (no corruption; `--config.corruption.kind=
 gaussian|mask` for the denoising / masking regimes) uses the same encoder,
 batch, optimizer and crops, one view, and no colour augmentation (it
 reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a
@@ -27,7 +31,7 @@ Runtimes and results: README.md ("Method comparison").
 from ssljax import configs
 
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10}  # name -> epochs
-METHODS = ("mveb", "vicreg", "byol", "simclr", "ae", "mae")
+METHODS = ("mveb", "vicreg", "sag_vicreg", "byol", "simclr", "ae", "mae")
 
 
 def get_config(arg=None):
@@ -38,7 +42,7 @@ def get_config(arg=None):
                      f"{', '.join(DATASETS)}.")
   c = configs.base_config(method)
   c.model = dict(name="resnet18", stem="cifar", width=8, dtype="float32")
-  if method in ("mveb", "vicreg"):
+  if method in ("mveb", "vicreg", "sag_vicreg"):
     c.projector = "512-512-512"
   elif method == "byol":
     c.projector = "512-128"

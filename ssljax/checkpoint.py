@@ -135,12 +135,17 @@ def _flatten(d, prefix=""):
   return out
 
 
+# Fields added to the defaults after workdirs existed: a config.json without
+# one ran as if it held this value, so resuming it is no config change.
+ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": []}
+
+
 def config_diff(old, new):
   """Fields that differ between two config dicts, ignoring NON_SEMANTIC."""
   a, b = _flatten(old), _flatten(new)
   keys = sorted((set(a) | set(b)) - set(NON_SEMANTIC))
-  return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in keys
-          if a.get(k, "<absent>") != b.get(k, "<absent>")]
+  get = lambda d, k: d.get(k, ADDED_DEFAULTS.get(k, "<absent>"))
+  return [(k, get(a, k), get(b, k)) for k in keys if get(a, k) != get(b, k)]
 
 
 def check_config(workdir, cfg, override=False):

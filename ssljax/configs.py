@@ -31,7 +31,11 @@ def base_config(method="vicreg"):
       image_size=224, global_scale=(0.08, 1.0), num_global=2, num_local=0,
       local_size=96, local_scale=(0.05, 0.4), crop_fraction=0.875,
       mean=augment.IMAGENET_MEAN, std=augment.IMAGENET_STD,
-      worker_count=0, num_threads=4))
+      worker_count=0, num_threads=4,
+      # Classes (of label key holdout_key) pretraining never sees; the
+      # "unseen" evaluation scores them alone (generalization to new
+      # classes). holdout_key="coarse_label" holds out whole branches.
+      holdout_key="label", holdout_classes=()))
   c.augment = "vicreg"
   c.batch_size = 256
   c.eval_batch_size = 512

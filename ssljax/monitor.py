@@ -112,12 +112,16 @@ class Evaluator:
     self.train_src, self.test_src = train_src, test_src
     self.ecfg = eval_config(cfg)
     self.levels = (cfg.data.label_key,) + self.ecfg["coarse_label_keys"]
+    # Classes held out of pretraining (data.holdout_*), for "unseen".
+    self.holdout = (cfg.data.get("holdout_key", "label"),
+                    tuple(cfg.data.get("holdout_classes", ())))
+    self.label_keys = tuple(dict.fromkeys(self.levels + self.holdout[:1]))
 
   def features(self, variables, layers=False):
     return tuple(extract(self.represent, variables, src, mesh=self.mesh,
                          data_cfg=self.cfg.data,
                          batch_size=self.cfg.eval_batch_size,
-                         label_keys=self.levels, layers=layers)
+                         label_keys=self.label_keys, layers=layers)
                  for src in (self.train_src, self.test_src))
 
   def run(self, variables, names, features=None):
@@ -126,7 +130,8 @@ class Evaluator:
     out = dict(evals.run(names, tr, te, levels=self.levels,
                          knn_k=tuple(self.cfg.knn.k),
                          knn_temperature=self.cfg.knn.temperature,
-                         seed=self.ecfg["random_seed"]))
+                         seed=self.ecfg["random_seed"],
+                         holdout=self.holdout))
     probe = variables["params"].get("probe")
     if probe is not None:
       x, y = te["x"]["rep"], te["y"][self.levels[0]]

@@ -19,6 +19,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from ssljax import checkpoint
@@ -206,16 +207,39 @@ def train_and_evaluate(cfg, workdir, override_config=False,
     return _train(cfg, workdir, override_config, guard)
 
 
+def pretraining_source(cfg, train_src):
+  """The train split without the examples of data.holdout_classes (labels
+  of data.holdout_key), which pretraining must never see; evaluation keeps
+  the whole split (`ssljax.evals` "unseen" scores those classes alone)."""
+  d = cfg.data
+  classes = tuple(int(c) for c in d.get("holdout_classes", ()))
+  if not classes:
+    return train_src
+  key = d.get("holdout_key", "label")
+  labels = ssljax.data.load_labels(d.dataset, d.train_split, d.data_dir, key)
+  missing = sorted(set(classes) - set(np.unique(labels).tolist()))
+  if missing:
+    raise validate.ConfigError(
+        f"data.holdout_classes: {missing} are not {key!r} classes of "
+        f"{d.dataset}:{d.train_split} (its classes: {labels.min()}.."
+        f"{labels.max()}).")
+  src = pipeline.exclude_classes(train_src, classes, labels=labels)
+  logging.info("Holding %s classes %s out of pretraining: %d of %d examples "
+               "kept.", key, classes, len(src), len(train_src))
+  return src
+
+
 def _train(cfg, workdir, override_config, guard):
   checkpoint.check_config(workdir, cfg, override_config)
   d = cfg.data
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
   test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
   num_classes = monitor.num_classes(train_src, d.label_key)
-  s = setup(cfg, len(train_src), num_classes)
+  pretrain_src = pretraining_source(cfg, train_src)
+  s = setup(cfg, len(pretrain_src), num_classes)
   if s.total_steps < 1:
     raise validate.ConfigError(
-        f"Nothing to train: {s.total_steps} steps ({len(train_src)} "
+        f"Nothing to train: {s.total_steps} steps ({len(pretrain_src)} "
         f"examples, batch_size {cfg.batch_size}, num_epochs "
         f"{cfg.num_epochs}); raise num_epochs or set num_steps.")
   crops = pipeline.Crops(
@@ -223,7 +247,7 @@ def _train(cfg, workdir, override_config, guard):
       global_scale=tuple(d.global_scale), num_local=d.num_local,
       local_size=d.local_size, local_scale=tuple(d.local_scale))
   it = pipeline.train_iterator(
-      train_src, global_batch=cfg.batch_size, crops=crops, seed=cfg.seed,
+      pretrain_src, global_batch=cfg.batch_size, crops=crops, seed=cfg.seed,
       worker_count=d.worker_count, num_threads=d.num_threads)
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
   state = init_state(s, cfg.seed)

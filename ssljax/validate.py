@@ -92,6 +92,24 @@ def _check_names(problems, cfg):
         problems.append(f"{field}: {e}")
   if "ema" in cfg:
     attempt(lambda: ema.check(cfg.ema))
+  _check_holdout(problems, cfg)
+
+
+def _check_holdout(problems, cfg):
+  classes = tuple(cfg.data.get("holdout_classes", ()))
+  if not all(isinstance(c, int) and c >= 0 for c in classes):
+    problems.append(f"data.holdout_classes = {classes!r}: must be class ids "
+                    "(integers ≥ 0) of data.holdout_key.")
+  for field in ("eval.periodic", "eval.cli"):
+    value = _get(cfg, field)
+    try:
+      wants = value and "unseen" in evals.parse(value)
+    except ValueError:
+      continue  # reported by _check_names
+    if wants and not classes:
+      problems.append(f"{field} asks for 'unseen' but no class is held out "
+                      "of pretraining: set data.holdout_classes (and "
+                      "data.holdout_key) or drop 'unseen'.")
 
 
 def _check_method(problems, cfg):

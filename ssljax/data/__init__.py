@@ -7,5 +7,6 @@ builders, so `tfds.data_source("hierarchical_shapes", ...)` works anywhere.
 from ssljax.data import hierarchical_shapes
 from ssljax.data import mnist5k
 from ssljax.data.sources import DatasetError
+from ssljax.data.sources import load_labels
 from ssljax.data.sources import load_source
 from ssljax.data.sources import SHIPPED

@@ -131,6 +131,45 @@ class MultiCrop(grain.transforms.RandomMap):
 
 
 # ----------------------------------------------------------------------------
+# Held-out classes.
+# ----------------------------------------------------------------------------
+class Subset:
+  """Random-access view of `source` at `indices` (dataset_info passes
+  through, so class counts still come from the full dataset's features)."""
+
+  def __init__(self, source, indices):
+    self.source, self.indices = source, np.asarray(indices, np.int64)
+    self.dataset_info = getattr(source, "dataset_info", None)
+
+  def __len__(self):
+    return len(self.indices)
+
+  def __getitem__(self, i):
+    return self.source[int(self.indices[i])]
+
+
+def exclude_classes(source, classes, *, key="label", labels=None):
+  """`source` without the examples whose `key` label is in `classes`.
+
+  The kept examples stay in source order, so the result depends only on
+  (source, key, classes): shuffling, resumption and multi-process sharding
+  then work on it as on any source. `labels` ([len(source)] ints, e.g. from
+  `ssljax.data.load_labels`) spares reading every example here.
+  """
+  if labels is None:
+    first = source[0] if len(source) else {}
+    if key not in first:
+      raise ValueError(f"Cannot hold out classes of {key!r}: the examples "
+                       f"have the fields {', '.join(sorted(first))}.")
+    labels = [source[i][key] for i in range(len(source))]
+  labels = np.asarray(labels)
+  if len(labels) != len(source):
+    raise ValueError(f"{len(labels)} labels for {len(source)} examples.")
+  keep = np.flatnonzero(~np.isin(labels, np.asarray(classes, np.int64)))
+  return Subset(source, keep)
+
+
+# ----------------------------------------------------------------------------
 # Iterators.
 # ----------------------------------------------------------------------------
 def _process(process_index, process_count):

@@ -12,6 +12,7 @@ be prepared beforehand in array_record format, e.g. on a machine with internet:
 import difflib
 
 from etils import epath
+import numpy as np
 import tensorflow_datasets as tfds
 
 # Builders defined in ssljax; importing ssljax.data registers them with TFDS.
@@ -99,3 +100,20 @@ def load_source(name, split, data_dir=None, download=None):
                          f"{', '.join(splits)} (slicing such as "
                          "'train[:90%]' is allowed).") from e
     raise
+
+
+def load_labels(name, split, data_dir=None, key="label"):
+  """int64 [n]: the `key` label of every example of a prepared split, read
+  without decoding images (tfds SkipDecoding: a pass over the records, not
+  over decoded pixels), e.g. to hold classes out of pretraining."""
+  _check_name(name)
+  builder = tfds.builder(name, data_dir=data_dir)
+  features = builder.info.features
+  if key not in features:
+    raise DatasetError(f"Dataset {name!r} has no label {key!r}; its fields: "
+                       f"{', '.join(sorted(features.keys()))}.")
+  skip = {k: tfds.decode.SkipDecoding() for k, f in features.items()
+          if isinstance(f, tfds.features.Image)}
+  src = tfds.data_source(name, split=split, data_dir=data_dir,
+                         download=False, decoders=skip)
+  return np.asarray([src[i][key] for i in range(len(src))], np.int64)

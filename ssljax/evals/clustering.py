@@ -2,10 +2,15 @@
 
   kmeans      Lloyd iterations from k-means++ seeds, best of `restarts` by
               inertia (jnp, jitted; memory O(n·k) per assignment pass)
-  nmi, ari    normalized mutual information (arithmetic-mean normalization,
-              sklearn's default) and adjusted Rand index, from the
-              contingency table
-  kmeans_scores  k-means with k = number of classes, then NMI and ARI
+  nmi, ari, rand_index
+              normalized mutual information (arithmetic-mean normalization,
+              sklearn's default), adjusted Rand index and Rand index, from
+              the contingency table
+  kmeans_scores  k-means with k = number of classes, then NMI, ARI and RI
+  agglomerative_scores
+              the average-linkage (UPGMA) dendrogram of the points cut at
+              k = number of classes, then NMI, ARI and RI (on a seeded
+              subsample: the dendrogram costs O(m³) time, O(m²) memory)
 """
 
 import functools
@@ -13,6 +18,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ssljax.evals import geometry
+from ssljax.evals import hierarchy
 
 
 def _assign(x_nd, c_kd):
@@ -107,8 +115,50 @@ def ari(labels_true, labels_pred):
                                                       1.0), 1.0))
 
 
+def rand_index(labels_true, labels_pred):
+  """Rand index: the fraction of the n(n−1)/2 pairs on which the two
+  partitions agree (both together or both apart),
+    RI = 1 + (2·Σ_ij C(n_ij, 2) − Σ_i C(a_i, 2) − Σ_j C(b_j, 2)) / C(n, 2)
+  with n_ij the contingency table and a, b its margins."""
+  n_uv = _contingency(labels_true, labels_pred)
+  comb2 = lambda v: v * (v - 1.0) / 2.0
+  s_uv = jnp.sum(comb2(n_uv))
+  s_u, s_v = jnp.sum(comb2(n_uv.sum(1))), jnp.sum(comb2(n_uv.sum(0)))
+  total = comb2(n_uv.sum())
+  return float(jnp.where(total > 0, 1.0 + (2.0 * s_uv - s_u - s_v)
+                         / jnp.maximum(total, 1.0), 1.0))
+
+
+def _scores(y, a):
+  return {"nmi": nmi(y, a), "ari": ari(y, a), "ri": rand_index(y, a)}
+
+
 def kmeans_scores(x, y, *, restarts=3, seed=0):
-  """k-means with k = number of distinct labels; NMI and ARI against y."""
+  """k-means with k = number of distinct labels; NMI, ARI, RI against y."""
   k = len(np.unique(np.asarray(y)))
   a, inertia = kmeans(x, k, restarts=restarts, seed=seed)
-  return {"nmi": nmi(y, a), "ari": ari(y, a), "inertia": inertia}
+  return dict(_scores(y, a), inertia=inertia)
+
+
+def agglomerative_scores(x, y, *, max_points=1000, seed=0):
+  """Average-linkage (UPGMA, Euclidean) dendrogram of the points, cut at
+  k = the number of distinct labels of y; NMI, ARI and RI against y.
+
+  y: one label array, or a list of them (hierarchy levels): then a list of
+  results, every level scored on cuts of the SAME dendrogram. With more
+  than `max_points` rows, a uniformly random subset of that many (seeded)
+  is clustered and scored: UPGMA is O(m²) per merge, O(m³) in all. Each
+  result also has "points", the number of rows scored.
+  """
+  levels = [np.asarray(y)] if np.ndim(y[0]) == 0 else [
+      np.asarray(v) for v in y]
+  x = np.asarray(x, np.float32)
+  if len(x) > max_points:
+    keep = np.sort(np.random.default_rng(seed).choice(len(x), max_points,
+                                                      replace=False))
+    x, levels = x[keep], [v[keep] for v in levels]
+  dist = jnp.sqrt(geometry.pairwise_sq_distances(jnp.asarray(x)))
+  cuts = hierarchy.average_linkage_cut(
+      dist, [len(np.unique(v)) for v in levels])
+  out = [dict(_scores(v, a), points=len(x)) for v, a in zip(levels, cuts)]
+  return out[0] if np.ndim(y[0]) == 0 else out

@@ -9,6 +9,7 @@ Fine-class centroids are compared with the label tree:
                       rank correlations, ties handled as scipy.stats does
                       (average ranks; Kendall's τ-b)
   average_linkage     UPGMA dendrogram of the centroids -> cophenetic matrix
+  average_linkage_cut the same dendrogram cut into k flat clusters
   hierarchy_rank_correlation
                       Spearman ρ and Kendall τ-b between centroid distances
                       and tree distances (upper triangle), plus cophenetic
@@ -87,13 +88,22 @@ def tree_distance(parents):
   return (p_lc[:, :, None] != p_lc[:, None, :]).sum(0)
 
 
-@jax.jit
-def average_linkage(dist_cc):
-  """Cophenetic matrix of the UPGMA (average-linkage) dendrogram of a
-  distance matrix: entry (i, j) = the merge height where i and j first join.
-  C−1 merges, each O(C²) (Lance–Williams update of the cluster distances)."""
+def _upgma_init(dist_cc, with_coph):
+  """UPGMA state: (distances, sizes, member, alive, cophenetic matrix);
+  member[i] = the representative index of i's cluster."""
   dist_cc = _f32(dist_cc)
   c = dist_cc.shape[0]
+  return (dist_cc, jnp.ones((c,), jnp.float32), jnp.arange(c),
+          jnp.ones((c,), bool),
+          jnp.zeros_like(dist_cc) if with_coph else jnp.zeros(()))
+
+
+@functools.partial(jax.jit, static_argnames="with_coph")
+def _upgma(carry, num_merges, *, with_coph):
+  """`num_merges` (traced: no recompile per count) UPGMA merges from state
+  `carry`, each O(C²): Lance–Williams update of the cluster distances;
+  coph[i, j] = the height where i and j joined (with_coph)."""
+  c = carry[0].shape[0]
   eye = jnp.eye(c, dtype=bool)
 
   def merge(_, carry):
@@ -101,18 +111,46 @@ def average_linkage(dist_cc):
     d_masked = jnp.where(alive[:, None] & alive[None] & ~eye, d, jnp.inf)
     flat = jnp.argmin(d_masked)
     a, b = flat // c, flat % c
-    h = d_masked[a, b]
     in_a, in_b = member == a, member == b
-    cross = (in_a[:, None] & in_b[None]) | (in_b[:, None] & in_a[None])
-    coph = jnp.where(cross, h, coph)
+    if with_coph:
+      cross = (in_a[:, None] & in_b[None]) | (in_b[:, None] & in_a[None])
+      coph = jnp.where(cross, d_masked[a, b], coph)
     new = (size[a] * d[a] + size[b] * d[b]) / (size[a] + size[b])
     d = d.at[a].set(new).at[:, a].set(new)
     return (d, size.at[a].add(size[b]), jnp.where(in_b, a, member),
             alive.at[b].set(False), coph)
 
-  init = (dist_cc, jnp.ones((c,), jnp.float32), jnp.arange(c),
-          jnp.ones((c,), bool), jnp.zeros_like(dist_cc))
-  return jax.lax.fori_loop(0, c - 1, merge, init)[-1]
+  return jax.lax.fori_loop(0, num_merges, merge, carry)
+
+
+@jax.jit
+def average_linkage(dist_cc):
+  """Cophenetic matrix of the UPGMA (average-linkage) dendrogram of a
+  distance matrix: entry (i, j) = the merge height where i and j first join.
+  C−1 merges, each O(C²) (Lance–Williams update of the cluster distances)."""
+  return _upgma(_upgma_init(dist_cc, True), dist_cc.shape[0] - 1,
+                with_coph=True)[4]
+
+
+def average_linkage_cut(dist_cc, k):
+  """Flat clusterings from cutting the UPGMA dendrogram of a distance
+  matrix where it has k clusters (the first C − k merges: scipy's
+  fcluster(..., k, "maxclust") on a tie-free dendrogram), labels 0..k−1.
+
+  k: an int (returns [C] labels) or a sequence of ints (returns a list,
+  in the order given, from ONE pass of the merges: cuts of one dendrogram).
+  """
+  ks = [k] if np.ndim(k) == 0 else list(k)
+  c = np.shape(dist_cc)[0]
+  bad = [v for v in ks if not 1 <= v <= c]
+  if bad:
+    raise ValueError(f"Cannot cut {c} points into {bad} clusters.")
+  carry, done, cuts = _upgma_init(dist_cc, False), 0, {}
+  for v in sorted(set(ks), reverse=True):
+    carry = _upgma(carry, c - v - done, with_coph=False)
+    done = c - v
+    cuts[v] = np.unique(np.asarray(carry[2]), return_inverse=True)[1]
+  return cuts[ks[0]] if np.ndim(k) == 0 else [cuts[v] for v in ks]
 
 
 def parents_of(fine_y, coarse_y, num_fine):
