@@ -17,7 +17,8 @@ WORKDIR/results.json, so an interrupted run resumes.
    (`ssljax.analysis.reconstruction`) on --num_align train images, clean,
    with Gaussian noise of several σ (in units of the per-image-standardized
    pixels) and with masking (ratios × patch sizes); the cumulative task
-   alignment of its first K directions for K = 1 … --align_k.
+   alignment of its first K directions for K = 1 … --align_k, as a share
+   of the label energy of the whole space (so the curves are comparable).
 3. training: `configs/compare_cpu.py` runs of ae (no corruption, Gaussian
    noise σ = 0.5, 4-px patch masking at ratio 0.5), mae, vicreg and simclr,
    with --num_points evenly spaced checkpoints kept; at step 0 and at each
@@ -56,13 +57,14 @@ from ssljax.analysis import reconstruction as rec  # pylint: disable=g-import-no
 from ssljax.analysis import supervised  # pylint: disable=g-import-not-at-top
 
 PARTS = ("pca", "alignment", "training")
-RUNS = {  # name -> (compare_cpu method, config overrides)
+RUNS = {  # name -> (compare_cpu method, config overrides); MAE, the
+    # slowest on a CPU, last
+    "vicreg": ("vicreg", {}),
+    "simclr": ("simclr", {}),
     "ae": ("ae", {}),
     "ae_noise": ("ae", {"corruption.kind": "gaussian"}),
     "ae_mask": ("ae", {"corruption.kind": "mask"}),
     "mae": ("mae", {}),
-    "vicreg": ("vicreg", {}),
-    "simclr": ("simclr", {}),
 }
 flags.DEFINE_string("workdir", None, "Output directory.")
 flags.DEFINE_list("datasets", ["hierarchical_shapes", "mnist5k"], "Datasets.")
@@ -138,9 +140,12 @@ def alignment_part(dataset, out):
   for name, kw in ALIGN.items():
     if name in out:
       continue
-    v_dk, _ = rec.linear_ae_closed_form(x_nd.T, FLAGS.align_k,
+    # All D directions, so that every curve is a share of the same total
+    # (the label energy of the whole space), then the first align_k.
+    v_dd, _ = rec.linear_ae_closed_form(x_nd.T, x_nd.shape[1],
                                         image_shape=image_shape, **kw)
-    out[name] = np.asarray(rec.alignment(x_nd, y, v_dk)).tolist()
+    curve = rec.alignment(x_nd, y, v_dd)[:FLAGS.align_k]
+    out[name] = np.asarray(curve).tolist()
     print(f"{dataset} alignment {name}: K=1 {out[name][0]:.1f}, "
           f"K={len(out[name])} {out[name][-1]:.1f}", flush=True)
     yield

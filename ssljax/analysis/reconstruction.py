@@ -22,15 +22,27 @@ centred D×N data: V* = the top-K generalized eigenvectors of
              in the same patch (a patch spans all channels of its pixels),
              (1−p)² otherwise (patches dropped independently w.p. p).
 Solved as Cholesky M₂ = L Lᵀ, symmetric eigendecomposition of
-L⁻¹ A L⁻ᵀ, V = L⁻ᵀ U (triangular solves, no inverse). `expected_loss` is
+L⁻¹ A L⁻ᵀ, V = L⁻ᵀ U (triangular solves, no inverse). M₂ is singular for
+rank-deficient data (N ≤ D, or pixels that never vary, like MNIST's
+padding), where the Cholesky factor does not exist; `ridge` adds
+ε·tr(M₂)·I (default ε = 1e-5, so the condition number stays below 1e5,
+which float32 Cholesky handles). For clean and Gaussian corruption this
+changes nothing but the eigenvalues (A and M₂ are functions of X Xᵀ; the
+order λ²/(λ + δ) is monotone); for masking it is a small perturbation; the
+null-space directions of X (eigenvalue ~0) come last. `expected_loss` is
 the corruption-averaged loss the closed form minimizes:
   (tr XXᵀ − 2 tr(A M₁Xᵀ) + tr(AᵀA M₂)) / N,  A = Wᵀ Vᵀ.
 
 Task alignment (`alignment`): Q = orthonormalized columns of Xᵀ V (N×K, in
 the order of V's columns), Y one-hot, a_k = ‖Y Yᵀ q_k‖² / N²,
-alignment(K) = 100 · sqrt(Σ_{k≤K} a_k) / sqrt(Σ_k a_k). X is centred and
-each dimension standardized (as the public code; it also adds 0.001·std
-noise, which we do not: QR handles rank deficiency).
+alignment(K) = 100 · sqrt(Σ_{k≤K} a_k) / sqrt(Σ_k a_k), the last sum over
+an orthonormal basis of the column space of X, so that curves of
+different V share one denominator and reach 100 once V spans that space.
+X is centred and each dimension standardized (as the public code; it also
+adds 0.001·std noise, which we do not). Rank deficiency (N ≤ D, constant
+pixels) is handled by counting only directions that add to the span
+(|R_kk| > 1e-3 for unit columns of X V) and taking the denominator from the SVD of X; for
+full-rank X and V spanning it this is the paper's formula.
 """
 
 import functools
@@ -112,16 +124,19 @@ def corruption_moments(x_dn, *, noise_std=0.0, mask_prob=0.0, patch_size=1,
 @functools.partial(jax.jit, static_argnames=("k", "patch_size",
                                              "image_shape"))
 def linear_ae_closed_form(x_dn, k, *, noise_std=0.0, mask_prob=0.0,
-                          patch_size=1, image_shape=None):
+                          patch_size=1, image_shape=None, ridge=1e-5):
   """(v_dk, w_kd) of the optimal linear (denoising / masking) auto-encoder
   x̂ = Wᵀ Vᵀ x̃ for data x_dn (D×N, centred here), in decreasing order of
   generalized eigenvalue. image_shape (C, H, W) defines the patches for
-  masking (default: every coordinate its own patch)."""
+  masking (default: every coordinate its own patch); `ridge`: the module
+  docstring (0 for the exact problem when M₂ is positive definite)."""
   x_dn = x_dn - x_dn.mean(axis=1, keepdims=True)
   m1xt, m2 = corruption_moments(x_dn, noise_std=noise_std,
                                 mask_prob=mask_prob, patch_size=patch_size,
                                 image_shape=image_shape)
   a = m1xt @ m1xt.T  # (M₁Xᵀ)(X M₁ᵀ)
+  d = m2.shape[0]
+  m2 = m2 + ridge * jnp.trace(m2) * jnp.eye(d, dtype=m2.dtype)
   l = jnp.linalg.cholesky(m2)
   tri = functools.partial(jax.scipy.linalg.solve_triangular, lower=True)
   c = tri(l, tri(l, a).T).T  # L⁻¹ A L⁻ᵀ
@@ -159,9 +174,18 @@ def alignment(x_nd, y_n, v_dk, num_classes=None):
 def _alignment(x_nd, y_n, v_dk, num_classes):
   x = x_nd - x_nd.mean(axis=0)
   x = x / (x.std(axis=0) + 1e-6)
-  q_nk, _ = jnp.linalg.qr(x @ v_dk)
+  xv = x @ v_dk
+  # Unit columns: span(first k columns) is unchanged, and |R_kk| becomes
+  # the distance of column k from the span of the earlier ones.
+  xv = xv / (jnp.linalg.norm(xv, axis=0) + 1e-30)
+  q_nk, r_kk = jnp.linalg.qr(xv)
   y_nc = jax.nn.one_hot(y_n, num_classes, dtype=x.dtype)
   n = x.shape[0]
-  a_k = jnp.sum(jnp.square(y_nc @ (y_nc.T @ q_nk)), axis=0) / n ** 2
-  c = jnp.cumsum(a_k)
-  return 100.0 * jnp.sqrt(c) / jnp.sqrt(c[-1])
+  energy = lambda q: jnp.sum(jnp.square(y_nc @ (y_nc.T @ q)), axis=0) / n**2
+  # A direction that adds nothing new to span(X V) (|R_kk| ~ 0: K > rank,
+  # or a null direction of X) gives QR an arbitrary column; it counts 0.
+  a_k = jnp.where(jnp.abs(jnp.diagonal(r_kk)) > 1e-3, energy(q_nk), 0.0)
+  # The total: the label energy in the centred column space of X.
+  u, sv, _ = jnp.linalg.svd(x, full_matrices=False)
+  total = jnp.sum(jnp.where(sv > 1e-4 * sv[0], energy(u), 0.0))
+  return 100.0 * jnp.sqrt(jnp.cumsum(a_k)) / jnp.sqrt(total)

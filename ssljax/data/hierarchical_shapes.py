@@ -249,9 +249,10 @@ class HierarchicalShapesV1(HierarchicalShapes):
   """Version 1.0.0 of `hierarchical_shapes` (20 fine / 4 coarse), unchanged.
 
   TFDS generates only a builder's current version, so the old generator is
-  its own builder; its examples are byte-identical to
-  `hierarchical_shapes:1.0.0` (folders prepared before 2.0.0 still open as
-  `hierarchical_shapes/32:1.0.0`).
+  its own builder. Its examples are those of `hierarchical_shapes:1.0.0`,
+  image for image and label for label; only the record order differs (TFDS
+  shuffles records by a key that includes the builder name). Folders
+  prepared before 2.0.0 still open as `hierarchical_shapes/32:1.0.0`.
   """
 
   VERSION = tfds.core.Version("1.0.0")

@@ -113,3 +113,21 @@ def test_closed_form_at_cifar_size_is_finite():
   v, w = rec.linear_ae_closed_form(x, 16, mask_prob=0.5, patch_size=4,
                                    image_shape=(3, 32, 32))
   assert np.all(np.isfinite(np.asarray(v))) and w.shape == (16, 3072)
+
+
+def test_closed_form_is_finite_on_rank_deficient_data():
+  """N < D and pixels that never vary (MNIST's padding): M₂ is singular;
+  the ridge keeps every corruption's solution finite, and the null-space
+  directions come last (they add no label energy)."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(120, 3 * 8 * 8)).astype(np.float32)
+  x[:, :12] = 0.0
+  y = rng.integers(4, size=120)
+  for kw in ({}, {"noise_std": 0.5}, {"mask_prob": 0.5, "patch_size": 2}):
+    v, w = rec.linear_ae_closed_form(jnp.asarray(x).T, 192,
+                                     image_shape=(3, 8, 8), **kw)
+    assert np.isfinite(np.asarray(v)).all() and np.isfinite(
+        np.asarray(w)).all()
+    curve = np.asarray(rec.alignment(jnp.asarray(x), y, v))
+    assert np.isfinite(curve).all()
+    np.testing.assert_allclose(curve[118:], 100.0, atol=1e-3)
