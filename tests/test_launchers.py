@@ -1,8 +1,8 @@
-"""launch/tpu.py without a cloud.
+"""launch/tpu.py, launch/slurm.py, launch/skypilot.yaml without a cloud.
 
 The gcloud commands are checked as printed by --dry_run (CI has no cloud);
-the shell the launcher sends to the workers is run here in bash, with a
-fake ssljax-train on PATH and HOME in a temporary folder.
+the shell the launchers send to workers / nodes is run here in bash, with a
+fake ssljax-train, srun and scontrol on PATH and HOME in a temporary folder.
 """
 import importlib.util
 import io
@@ -13,6 +13,7 @@ import time
 import types
 
 import pytest
+import yaml
 
 from ssljax import preemption
 from tests import helpers
@@ -28,6 +29,7 @@ def _load(name):
 
 tpu = _load("tpu")
 tc = tpu.tc  # launch/tpu_commands.py, as tpu.py imports it
+slurm = _load("slurm")
 T = ["--name=ssl", "--zone=us-central2-b"]
 RUN = ["--config=configs/quickstart.py", "--workdir=gs://bucket/qs"]
 
@@ -268,5 +270,102 @@ def test_bad_run_input_is_refused():
     tpu.main(["run", *T, "--accelerator=v4-8", *RUN, "--", "--dry_run"])
 
 
+@pytest.mark.parametrize("per,tasks", [("gpu", 8), ("node", 1)])
+def test_slurm_script_renders(per, tasks):
+  text = slurm.render(2, 8, "configs/quickstart.py", "/shared/run", [
+      "--config.seed=1"], per=per, partition="gpu")
+  assert f"#SBATCH --nodes=2\n#SBATCH --ntasks-per-node={tasks}\n" \
+         "#SBATCH --gpus-per-node=8\n" in text
+  assert "#SBATCH --signal=TERM@300\n#SBATCH --requeue\n" in text
+  assert "#SBATCH --partition=gpu" in text
+  assert ("\nsrun ssljax-train --config=configs/quickstart.py "
+          "--workdir=/shared/run --multiprocess --config.seed=1 $FORCE_LOCK\n"
+          ) in text
+  assert f"{2 * tasks} process(es)" in text
+  assert ("export JAX_LOCAL_DEVICE_IDS=0,1,2,3,4,5,6,7" in text) == (
+      per == "node")
+  subprocess.run(["bash", "-n"], input=text, text=True, check=True)
+  with pytest.raises(ValueError, match="absolute"):
+    slurm.render(1, 8, "configs/quickstart.py", "runs/x")
+  with pytest.raises(ValueError, match=">= 1"):
+    slurm.render(0, 8, "configs/quickstart.py", "/x")
+
+
+@pytest.mark.parametrize("code,restarts,requeued,force", [
+    (75, None, True, False), (75, "1", True, True), (75, "20", False, True),
+    (0, None, False, False), (1, None, False, False)])
+def test_slurm_script_requeues_on_exit_75(tmp_path, code, restarts, requeued,
+                                          force):
+  _fake_bin(tmp_path, "srun", 'exec "$@"\n')
+  _fake_bin(tmp_path, "ssljax-train", f'echo "$@" > {tmp_path}/args; '
+            f"exit {code}\n")
+  _fake_bin(tmp_path, "scontrol", f'echo "$@" > {tmp_path}/scontrol\n')
+  text = slurm.render(1, 2, "configs/quickstart.py", "/shared/run",
+                      repo=str(tmp_path),
+                      setup_lines=[f'export PATH="{tmp_path}/bin:$PATH"'])
+  env = dict(os.environ, SLURM_JOB_ID="42")
+  env.pop("SLURM_RESTART_COUNT", None)
+  env.update({"SLURM_RESTART_COUNT": restarts} if restarts else {})
+  p = subprocess.run(["bash"], input=text, text=True, env=env,
+                     capture_output=True, check=False)
+  assert p.returncode == code, p.stderr
+  assert (tmp_path / "scontrol").exists() == requeued
+  if requeued:
+    assert (tmp_path / "scontrol").read_text().split() == ["requeue", "42"]
+  assert ("--force_lock" in (tmp_path / "args").read_text()) == force
+
+
+def test_jax_slurm_autodetection_is_what_the_template_assumes(monkeypatch):
+  from jax._src import clusters  # pylint: disable=g-import-not-at-top
+  for k in list(os.environ):
+    if k.startswith(("SLURM_", "OMPI_", "PMI_", "KUBERNETES_")):
+      monkeypatch.delenv(k)
+  env = {"SLURM_JOB_ID": "1234", "SLURM_STEP_NODELIST": "gpu[007-008]",
+         "SLURM_NTASKS": "16", "SLURM_PROCID": "11", "SLURM_LOCALID": "3",
+         "SLURM_STEP_NUM_NODES": "2"}
+  for k, v in env.items():
+    monkeypatch.setenv(k, v)
+  detect = clusters.ClusterEnv.auto_detect_unset_distributed_params
+  addr, n, i, local = detect(None, None, None, None, None, None)
+  assert (addr.split(":")[0], n, i, local) == ("gpu007", 16, 11, [3])
+  # One process per node: jax alone would give it only GPU SLURM_LOCALID;
+  # the ids the template exports (JAX_LOCAL_DEVICE_IDS) are kept.
+  monkeypatch.setenv("SLURM_NTASKS", "2")
+  monkeypatch.setenv("SLURM_LOCALID", "0")
+  assert detect(None, None, None, None, None, None)[3] == [0]
+  assert detect(None, None, None, list(range(8)), None, None)[3] == list(
+      range(8))
+
+
+def test_skypilot_task(tmp_path):
+  path = os.path.join(helpers.ROOT, "launch", "skypilot.yaml")
+  task = yaml.safe_load(open(path))
+  assert set(task) == {"name", "workdir", "num_nodes", "resources", "envs",
+                       "setup", "run"}
+  r = task["resources"]
+  assert r["use_spot"] is True and ":" in r["accelerators"]
+  assert r["job_recovery"]["recover_on_exit_codes"] == [preemption.EXIT_CODE]
+  assert all(isinstance(v, str) for v in task["envs"].values())
+  assert '".[cuda,gcs]"' in task["setup"]
+  fake = _fake_bin(tmp_path, "ssljax-train",
+                   f'echo "$@" > {tmp_path}/args\n')
+  (tmp_path / "ssljax-venv" / "bin").mkdir(parents=True)
+  (tmp_path / "ssljax-venv" / "bin" / "ssljax-train").symlink_to(fake)
+  env = dict(os.environ, HOME=str(tmp_path), **task["envs"])
+  env.update(WORKDIR="gs://b/run", TRAIN_ARGS="--config.seed=1",
+             SKYPILOT_NODE_IPS="10.0.0.5\n10.0.0.6", SKYPILOT_NUM_NODES="2",
+             SKYPILOT_NODE_RANK="1")
+  subprocess.run(["bash", "-c", task["run"]], env=env, check=True)
+  assert (tmp_path / "args").read_text().split() == [
+      f"--config={task['envs']['CONFIG']}", "--workdir=gs://b/run",
+      "--coordinator_address=10.0.0.5:8476", "--num_processes=2",
+      "--process_id=1", "--force_lock", "--config.seed=1"]
+  env["WORKDIR"] = "/local/disk"
+  p = subprocess.run(["bash", "-c", task["run"]], env=env, check=False,
+                     capture_output=True, text=True)
+  assert p.returncode == 2 and "gs://" in p.stderr
+
+
 def test_launchers_use_ssljax_preemption_code():
-  assert tc.PREEMPTED_EXIT_CODE == preemption.EXIT_CODE
+  assert tc.PREEMPTED_EXIT_CODE == slurm.PREEMPTED_EXIT_CODE == (
+      preemption.EXIT_CODE)
