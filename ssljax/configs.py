@@ -33,9 +33,10 @@ def base_config(method="vicreg"):
       mean=augment.IMAGENET_MEAN, std=augment.IMAGENET_STD,
       worker_count=0, num_threads=4))
   # Optional data fields, absent unless a config sets them: flip (default
-  # True: training crops are flipped w.p. 1/2) and cluster = dict(
-  # num_clusters, neighbours, iters), clustered mini-batches (ssljax.data.
-  # clustered; num_clusters 0 or absent: ordinary shuffled batches).
+  # True: training crops are flipped w.p. 1/2), cache (default False: True
+  # holds the decoded train split in host memory, for small datasets) and
+  # cluster = dict(num_clusters, neighbours, iters), clustered mini-batches
+  # (ssljax.data.clustered; num_clusters 0 or absent: shuffled batches).
   c.augment = "vicreg"
   c.batch_size = 256
   c.eval_batch_size = 512

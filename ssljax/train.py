@@ -211,6 +211,8 @@ def _train(cfg, workdir, override_config, guard):
   checkpoint.check_config(workdir, cfg, override_config)
   d = cfg.data
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
+  if d.get("cache"):
+    train_src = ssljax.data.InMemory(train_src)
   test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
   num_classes = monitor.num_classes(train_src, d.label_key)
   s = setup(cfg, len(train_src), num_classes)
