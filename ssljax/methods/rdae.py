@@ -11,7 +11,9 @@ Encoder: Dense + softplus for each width of `widths` ("2048" or
 "1024-2048"); the last is the code h, what the probes evaluate. Decoder:
 the hidden widths mirrored (Dense + softplus), then a linear Dense to D_in.
 The paper's setting is over-complete (code wider than the input); widths
-are not checked against D_in, so under-complete nets work too.
+are not checked against D_in, so under-complete nets work too. The MLP
+computes in float32; cfg.model is not used (train.py reads only its dtype,
+for the views).
 
 Objective on a batch of n (the global batch), with x̂ = f(x̃):
   R = I_α(X; X̂) = S_α(A_X) + S_α(A_X̂) − S_α(A_X, A_X̂)   (bits, `entropy`)
@@ -143,7 +145,11 @@ def check(c):
                       f"{', '.join(valid)}.")
   positive = ["sigma_scale"] + (["sigma"] if c.bandwidth == "fixed" else [])
   if c.schedule == "constraint":
-    positive += ["target", "lagrange"]  # λ is multiplied: it must start > 0
+    positive.append("target")
+    lo, hi = LAGRANGE_RANGE
+    if not lo <= c.lagrange <= hi:  # λ is multiplied: it must start > 0
+      problems.append(f"rdae.lagrange = {c.lagrange!r}: the initial dual "
+                      f"variable must be in [{lo:g}, {hi:g}].")
   for field in positive:
     if not c[field] > 0:
       problems.append(f"rdae.{field} = {c[field]!r}: must be > 0.")

@@ -8,6 +8,7 @@ import pytest
 
 from ssljax import entropy
 from ssljax import train
+from ssljax import validate
 from ssljax.data import pipeline
 from ssljax.methods import rdae
 from tests import helpers
@@ -179,6 +180,12 @@ def test_bad_configs_are_refused_with_the_valid_values():
       rdae.build(_config(**{field: value}))
   with pytest.raises(ValueError, match="rdae.target = 0.0: must be > 0"):
     rdae.check(_config(schedule="constraint", target=0.0).rdae)
+  with pytest.raises(ValueError, match=r"must be in \[1e-06, 1e\+06\]"):
+    rdae.check(_config(schedule="constraint", lagrange=0.0).rdae)
+  rdae.check(_config(schedule="fixed", lagrange=0.0).rdae)  # λ = 0: rate only
+  # the config validator reports them before anything is loaded
+  with pytest.raises(validate.ConfigError, match="valid: fixed, constraint"):
+    validate.check(_config(schedule="linear"))
 
 
 def test_one_device_equals_eight_devices():
