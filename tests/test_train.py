@@ -127,7 +127,8 @@ def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
 
 
 def test_bad_names_and_batch_sizes(data_dir):
-  with pytest.raises(ValueError, match="valid: ae, byol, mae, mveb, simclr, vicreg"):
+  with pytest.raises(ValueError,
+                     match="valid: ae, byol, mae, mveb, rdae, simclr, vicreg"):
     train.setup(helpers.tiny_config(data_dir, method="dino"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):
     train.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
