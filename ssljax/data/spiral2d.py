@@ -37,7 +37,8 @@ NUM_CLASSES = 4
 
 def curve(theta):
   """(points [n, 2], unit normals [n, 2]) of the clean spiral at `theta`,
-  in the unit square (pixel value / 255)."""
+  in the unit square (pixel value / 255); the normals point outwards (away
+  from the centre)."""
   theta = np.asarray(theta, np.float64)
   r = RADIUS * theta / THETA_MAX
   direction = np.stack([np.cos(theta), np.sin(theta)], -1)
