@@ -9,14 +9,19 @@ CPU: energy landscapes on 2-D toy data and a rate-distortion curve on MNIST.
    (rdae_shuffled: what the clustering does), a plain over-complete AE
    (ae: rdae.rate=none) and Gaussian-denoising AEs (dae<σ>: rate none,
    noise_std = σ for each σ of --dae_noise). The baselines train on
-   shuffled batches, their usual setting (clustered batches are part of
-   the RD-AE recipe; on them the AEs also fit worse). The energy E(x) = ‖x − f(x)‖² over a grid of the plane
-   (normalized coordinates) -> W/energy_landscape.png. The ravine measure:
+   shuffled batches, their usual setting: clustered batches are part of
+   the RD-AE recipe, and in trial runs the AEs fitted worse on them. The
+   energy E(x) = ‖x − f(x)‖² over a grid of the plane (normalized
+   coordinates) -> W/energy_landscape.png. The ravine measure:
    on --curve_points points c of the clean curve and at c ± δ·n (n its unit
    normal), the mean energies E(0) and E(δ), and depth(δ) = (E(δ) − E(0))
    / δ²: 0 when the map ignores the offset (identity-like, no ravine), 1
-   when it undoes it (a projection onto the curve: a ravine as wide as δ).
-   The mean energy against the signed offset -> W/energy_profile.png.
+   when it undoes it (a projection onto the curve: a ravine as wide as δ);
+   and the contrast E(δ) / E(0): how far the floor of the ravine lies below
+   its walls (a map that spends a distortion budget D₀ on the data can
+   have depth with its floor at D₀). The mean energy against the signed
+   offset -> W/energy_profile.png; the offset where it is lowest ->
+   profile_min_offset (< 0: inside the spiral).
 2. MNIST (configs/rdae_mnist.py, data `mnist5k`): the RD-AE at every λ of
    --lambdas (fixed schedule) and the plain AE, in W/mnist/{lam<λ>,ae}.
    For each: the rate I_α(X; X̂) (bits) and distortion mean ‖x − x̂‖² on the
@@ -25,7 +30,8 @@ CPU: energy landscapes on 2-D toy data and a rate-distortion curve on MNIST.
    reconstructions -> W/reconstructions.png; linear probe and kNN (k = 20)
    on the hidden code (ssljax.eval_main, the evaluators of ssljax-eval).
 W/results.json holds every number and the minutes each part took. Runs
-that finished are not retrained (train.py resumes a workdir).
+that finished are not retrained (train.py resumes a workdir). Measured
+runtime (22 min on 2 shared CPU cores) and results: docs/rate_distortion.md.
 """
 
 import importlib.util
@@ -47,6 +53,7 @@ sys.path.insert(0, ROOT)
 from etils import epath  # pylint: disable=g-import-not-at-top
 import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+from ssljax import cli  # pylint: disable=g-import-not-at-top
 from ssljax import eval_main  # pylint: disable=g-import-not-at-top
 from ssljax import files  # pylint: disable=g-import-not-at-top
 from ssljax import methods  # pylint: disable=g-import-not-at-top
@@ -76,6 +83,7 @@ def _define_flags():
 
 
 GRID = 2.2  # the energy grid spans [−GRID, GRID]² (the data: ±1.8)
+FLOOR = -5.0  # log10 energy at the bottom of the colour scale
 
 
 def get_config(name):
@@ -181,10 +189,14 @@ def run_toy(workdir, *, data_dir=None, dae_noise=("0.1", "0.2"),
                          for s in (1, -1)]))
       r[f"energy_at_{delta:g}"] = e
       r[f"depth_at_{delta:g}"] = (e - e0) / delta ** 2
+      r[f"contrast_at_{delta:g}"] = e / e0
     out[name] = r
     maps[name] = _energy(f, grid).reshape(len(axis), len(axis))
     profiles[name] = [float(_energy(f, curve + s * normal).mean())
                       for s in offsets]
+    # where across the curve the energy is lowest: 0 when the ravine
+    # follows the data, < 0 when it lies inside the spiral (normals point out)
+    r["profile_min_offset"] = float(offsets[int(np.argmin(profiles[name]))])
     print(f"toy {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()),
           flush=True)
   pngs = [_plot_landscapes(maps, data, out, deltas, workdir),
@@ -199,14 +211,20 @@ def _plot_landscapes(maps, data, results, deltas, workdir):
                            squeeze=False)
   for ax in axes.ravel()[len(maps):]:
     ax.axis("off")
+  # One colour scale for every panel: per-panel scales would show an
+  # identity-like map's 1e-7 floor as a ravine as deep as a projection's.
+  top = max(float(np.log10(e.max())) for e in maps.values())
   for ax, (name, e) in zip(axes.ravel(), maps.items()):
     im = ax.imshow(np.log10(e + 1e-12), origin="lower", cmap="viridis",
-                   extent=(-GRID, GRID, -GRID, GRID))
-    ax.scatter(data[:, 0], data[:, 1], s=0.3, c="w", alpha=0.5)
-    depth = results[name][f"depth_at_{deltas[1]:g}"]
-    ax.set_title(f"{_label(name)}: log10 ‖x − f(x)‖²\n"
-                 f"depth at δ={deltas[1]:g}: {depth:.2f}")
+                   extent=(-GRID, GRID, -GRID, GRID), vmin=FLOOR, vmax=top)
+    ax.scatter(data[::4, 0], data[::4, 1], s=0.2, c="r", alpha=0.4)
+    r, delta = results[name], deltas[len(deltas) // 2]
+    ax.set_title(f"{_label(name)}\nat δ={delta:g}: "
+                 f"depth {r[f'depth_at_{delta:g}']:.2f}, contrast "
+                 f"{r[f'contrast_at_{delta:g}']:.1f}")
     fig.colorbar(im, ax=ax, fraction=0.046)
+  fig.suptitle("Energy log10 ‖x − f(x)‖² over the plane (one colour scale, "
+               f"clipped at {FLOOR:g}); red: every 4th training point")
   return _save(fig, workdir, "energy_landscape.png")
 
 
@@ -332,6 +350,7 @@ def _save(fig, workdir, name):
 
 def main(argv):
   del argv
+  cli.quiet_library_logs(FLAGS.verbosity)
   unknown = set(FLAGS.parts) - {"toy", "mnist"}
   if unknown:
     raise app.UsageError(f"Unknown --parts {sorted(unknown)}; valid: toy, "

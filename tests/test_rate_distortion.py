@@ -35,10 +35,14 @@ def test_rate_distortion_writes_results_and_plots(data_dir, tmp_path):
     assert r["energy_on_curve"] > 0
     for delta in (0.05, 0.1, 0.2):
       assert np.isfinite(r[f"depth_at_{delta:g}"])
+      np.testing.assert_allclose(
+          r[f"contrast_at_{delta:g}"],
+          r[f"energy_at_{delta:g}"] / r["energy_on_curve"], rtol=1e-6)
   mnist, more = script.run_mnist(str(tmp_path), data_dir=data_dir,
                                  lambdas=("0.01",), tweak=_tiny_rdae)
   assert set(mnist) == {"lam0.01", "ae"}
-  assert mnist["lam0.01"]["lagrange"] == 0.01 and mnist["ae"]["lagrange"] is None
+  assert mnist["lam0.01"]["lagrange"] == 0.01
+  assert mnist["ae"]["lagrange"] is None
   for r in mnist.values():
     assert 0 <= r["test_rate_bits"] <= np.log2(200) + 1e-3
     assert r["test_distortion"] > 0
