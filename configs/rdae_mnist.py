@@ -16,6 +16,13 @@ over 1,024 normalized pixels, ~10², so λ ≈ 10⁻² balances ~1 bit of rate).
 Batches: 256 from 16 k-means clusters plus each one's nearest cluster. No
 augmentation (no flips). AdamW, lr 2e-3, no weight decay, half an epoch of
 warm-up, cosine, 30 epochs (450 steps).
+
+Runtime: 1.6 min of training on 2 shared CPU cores (measured 2026-11-23,
+load average 4-7), plus the summary evaluation. Result (seed 0, test
+split, batches of 200): rate I₂(X; X̂) = 1.14 bits at distortion 134.6
+(per-pixel MSE 0.131); the plain AE reaches 2.13 bits at 85.7. Linear
+probe on the code 0.944 and kNN (k = 20) 0.940; the plain AE gets 0.941
+and 0.935. The λ sweep: docs/rate_distortion.md.
 """
 
 from ssljax import configs

@@ -9,7 +9,7 @@ first two channels are the coordinates; normalized with mean 0.5 and std
 0.25, so the data's noise std is 0.04 and successive arms are 0.8 apart).
 Network: 2 -> 256 -> 256 (code) -> 256 -> 2 softplus MLP, over-complete.
 Rate: α = 2, Gaussian kernel of σ = 0.1 × the batch's median pairwise
-distance (≈ 0.035, the noise scale: with σ at the median, ≈ 0.35, the
+distance (≈ 0.035-0.05, the noise scale: with σ at the median, ≈ 0.4, the
 kernel sees only the spread along the curve and the RD-AE contracts along
 it, carving no ravine, measured while choosing). Constraint schedule: the
 distortion target D₀ = 0.003 is the noise's variance across the curve
@@ -18,6 +18,14 @@ distortion target D₀ = 0.003 is the noise's variance across the curve
 nearest cluster (the paper's pre-clustered mini-batches). AdamW, lr 2e-3
 (4e-3 × 128/256), no weight decay, 2 epochs of warm-up, cosine, 6,000
 steps (400 epochs).
+
+Runtime: 1.45 min of training on 2 shared CPU cores (measured 2026-11-23,
+load average 4-7). Result (seed 0, launch/rate_distortion.py): across the
+clean curve the RD-AE pulls a point about half-way back, depth (E(δ) −
+E(0))/δ² = 0.26 ≈ 0.51² at δ = 0.05-0.2, with its floor at E(0) = 0.0028
+≈ D₀. A plain AE gets 0.0001, the same RD-AE on shuffled batches 0.07, a
+denoising AE 0.20 (σ_n = 0.1) and 0.52 (σ_n = 0.2). Numbers and figures:
+docs/rate_distortion.md.
 """
 
 from ssljax import configs
