@@ -55,7 +55,7 @@ def main(_):
     kx, ky = jax.random.split(jax.random.key(0))
     x = jax.random.normal(kx, (n, FLAGS.dim))
     y = x + 0.5 * jax.random.normal(ky, (n, FLAGS.dim))
-    repeats = 3 if n >= 2048 else 10
+    repeats = 2 if n >= 2048 else 10
     a = entropy.normalize_gram(entropy.gram(x, entropy.median_bandwidth(x)))
     eigh = jax.jit(jnp.linalg.eigh)
     t_eigh = best_time(lambda: jax.block_until_ready(eigh(a)), repeats)

@@ -10,8 +10,9 @@ From a Gram matrix K (PSD, positive diagonal) of n samples:
   I_α(A; B) = S_α(A) + S_α(B) − S_α(A, B)
   S_α(A | B) = S_α(A, B) − S_α(B)
 Ranges: 0 ≤ S_α(A) ≤ log₂ n, with S(I/n) = log₂ n (all samples far apart)
-and S(11ᵀ/n) = 0 (all samples equal); max(S(A), S(B)) ≤ S(A, B) ≤ S(A) +
-S(B), hence I ≥ 0.
+and S(11ᵀ/n) = 0 (all samples equal); for Grams with non-negative
+entries (the Gaussian's) max(S(A), S(B)) ≤ S(A, B) ≤ S(A) + S(B), hence
+I ≥ 0.
 
 Two evaluation paths:
   α = 2: tr(A²) = ‖A‖²_F, no eigendecomposition (O(n²)).
