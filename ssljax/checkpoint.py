@@ -27,6 +27,7 @@ from ssljax import files
 # they may differ between a checkpoint and the run resuming it.
 NON_SEMANTIC = ("stop_after_steps", "progress", "log_every", "eval_every",
                 "data.worker_count", "data.num_threads", "data.data_dir",
+                "data.cache",
                 "checkpoint.keep", "summary_eval", "eval.periodic",
                 "eval.cli", "eval.random_seed", "eval.coarse_label_keys")
 

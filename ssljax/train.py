@@ -32,6 +32,7 @@ from ssljax import validate
 from ssljax import workdir as workdir_lib
 import ssljax.data
 from ssljax.data import augment
+from ssljax.data import clustered
 from ssljax.data import pipeline
 
 
@@ -233,6 +234,8 @@ def _train(cfg, workdir, override_config, guard):
   checkpoint.check_config(workdir, cfg, override_config)
   d = cfg.data
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
+  if d.get("cache"):
+    train_src = ssljax.data.InMemory(train_src)
   test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
   num_classes = monitor.num_classes(train_src, d.label_key)
   pretrain_src = pretraining_source(cfg, train_src)
@@ -245,10 +248,12 @@ def _train(cfg, workdir, override_config, guard):
   crops = pipeline.Crops(
       num_global=d.num_global, global_size=d.image_size,
       global_scale=tuple(d.global_scale), num_local=d.num_local,
-      local_size=d.local_size, local_scale=tuple(d.local_scale))
+      local_size=d.local_size, local_scale=tuple(d.local_scale),
+      flip=d.get("flip", True))
   it = pipeline.train_iterator(
       pretrain_src, global_batch=cfg.batch_size, crops=crops, seed=cfg.seed,
-      worker_count=d.worker_count, num_threads=d.num_threads)
+      worker_count=d.worker_count, num_threads=d.num_threads,
+      clusters=clustered.from_config(d))
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
   state = init_state(s, cfg.seed)
   evaluator = monitor.Evaluator(

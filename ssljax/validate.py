@@ -12,6 +12,7 @@ from ssljax import methods
 from ssljax import models
 from ssljax import optim
 from ssljax.data import augment
+from ssljax.data import clustered
 from ssljax.methods import ema
 
 NONFINITE_POLICIES = ("stop", "skip")
@@ -92,6 +93,7 @@ def _check_names(problems, cfg):
         problems.append(f"{field}: {e}")
   if "ema" in cfg:
     attempt(lambda: ema.check(cfg.ema))
+  attempt(lambda: clustered.from_config(cfg.data))
   _check_holdout(problems, cfg)
 
 

@@ -127,7 +127,7 @@ def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
 
 
 def test_bad_names_and_batch_sizes(data_dir):
-  with pytest.raises(ValueError, match="valid: ae, byol, mae, mveb, "
+  with pytest.raises(ValueError, match="valid: ae, byol, mae, mveb, rdae, "
                      "sag_vicreg, simclr, vicreg"):
     train.setup(helpers.tiny_config(data_dir, method="dino"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):

@@ -1,12 +1,15 @@
 """Data: sources (TFDS, generated, shipped), host pipeline, device augmentation.
 
-Importing this package registers the `hierarchical_shapes` and `mnist5k` TFDS
-builders, so `tfds.data_source("hierarchical_shapes", ...)` works anywhere.
+Importing this package registers the `hierarchical_shapes`, `mnist5k` and
+`spiral2d` TFDS builders, so `tfds.data_source("hierarchical_shapes", ...)`
+works anywhere.
 """
 
 from ssljax.data import hierarchical_shapes
 from ssljax.data import mnist5k
+from ssljax.data import spiral2d
 from ssljax.data.sources import DatasetError
+from ssljax.data.sources import InMemory
 from ssljax.data.sources import load_labels
 from ssljax.data.sources import load_source
 from ssljax.data.sources import SHIPPED

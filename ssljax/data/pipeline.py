@@ -4,6 +4,9 @@ Training: global shuffle (new permutation each epoch, seeded), each process
 a disjoint block of every global batch, multi-crop on the host (random-resized crop + flip; colour
 and blur run on device, see `ssljax.data.augment`), per-host batching. The
 returned grain iterator has `get_state()`/`set_state()` for checkpoints.
+Option: clustered mini-batches (`clusters=`), every batch drawn from one
+k-means cluster of the training set and its nearest clusters
+(`ssljax.data.clustered`), equally deterministic and resumable.
 
 Evaluation: deterministic resize + centre crop, no shuffle, every example
 exactly once; the last batch is padded and carries `mask == False` on padding.
@@ -12,6 +15,7 @@ Batches are dicts of numpy arrays, per host:
   train: "global" uint8 [b, G_views, G, G, 3], "local" uint8 [b, L_views, L, L, 3]
          (absent when there are no local views), the source's label fields
          (int32 [b]), "index" int64 [b] (position of the example in the split).
+         Clustered batches also carry "cluster" int32 [b] (the pool drawn).
   eval:  "image" uint8 [b, S, S, 3], labels, "index", "mask" bool [b].
 """
 
@@ -24,6 +28,9 @@ import grain
 import jax
 import numpy as np
 from PIL import Image
+
+from ssljax.data import clustered
+from ssljax.data.clustered import Clusters  # pylint: disable=unused-import
 
 LABEL_KEYS = ("label", "coarse_label")
 
@@ -191,7 +198,7 @@ def host_batch_size(global_batch, process_count):
 def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
                    num_epochs=None, label_keys=LABEL_KEYS, worker_count=0,
                    num_threads=4, prefetch=8, process_index=None,
-                   process_count=None):
+                   process_count=None, clusters=None):
   """Infinite (or `num_epochs`) iterator of per-host multi-crop batches.
 
   The global stream is the split shuffled anew each epoch (seeded), repeated;
@@ -213,6 +220,9 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
     num_threads: reader threads per process / worker (each builds a batch).
     prefetch: batches buffered by the reader threads.
     process_index, process_count: default to jax.process_index()/count().
+    clusters: None, or a `Clusters` option: then every global batch is
+      drawn from one cluster's pool instead (see `clustered_batches`); an
+      epoch (for `num_epochs`) is one visit of every cluster.
 
   Returns:
     A grain DatasetIterator (`next(it)` -> batch dict; `get_state()`,
@@ -224,15 +234,23 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
   if n < global_batch:
     raise ValueError(f"The split has {n} examples, fewer than one global "
                      f"batch ({global_batch}); lower the batch size.")
-  # Indices past the first epoch wrap around: i % n is the example's index.
-  ds = grain.MapDataset.source(source).map_with_index(lambda i, x: (i % n, x))
-  ds = ds.shuffle(seed=seed).random_map(MultiCrop(crops, label_keys),
-                                        seed=seed)
-  # Batching the MapDataset makes each batch a fixed set of stream positions,
-  # so the output does not depend on the number of threads or workers.
-  ds = ds.repeat(num_epochs).batch(batch, drop_remainder=True)
-  stop = None if num_epochs is None else len(ds) - len(ds) % num_p
-  ds = ds[p:stop:num_p]
+  if clusters is not None:
+    ds = clustered_batches(source, clusters, global_batch=global_batch,
+                           crops=crops, seed=seed, num_epochs=num_epochs,
+                           label_keys=label_keys, process_index=p,
+                           process_count=num_p)
+  else:
+    # Indices past the first epoch wrap around: i % n is the example's index.
+    ds = grain.MapDataset.source(source).map_with_index(
+        lambda i, x: (i % n, x))
+    ds = ds.shuffle(seed=seed).random_map(MultiCrop(crops, label_keys),
+                                          seed=seed)
+    # Batching the MapDataset makes each batch a fixed set of stream
+    # positions, so the output does not depend on the number of threads or
+    # workers.
+    ds = ds.repeat(num_epochs).batch(batch, drop_remainder=True)
+    stop = None if num_epochs is None else len(ds) - len(ds) % num_p
+    ds = ds[p:stop:num_p]
   read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
   it = ds.to_iter_dataset(read)
   if worker_count > 0:
@@ -242,6 +260,60 @@ def train_iterator(source, *, global_batch, crops=Crops(), seed=0,
       flags.FLAGS.mark_as_parsed()
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
   return iter(it)
+
+
+def cluster_features(source, size):
+  """float32 [n, size·size·3] of every example centre-cropped to size px,
+  in [0, 1]: what the clusters are computed on."""
+  return np.stack([center_crop(_rgb(source[i]["image"]), size).reshape(-1)
+                   for i in range(len(source))]).astype(np.float32) / 255.0
+
+
+class _ClusterBatch(grain.transforms.MapWithIndex):
+  """(global batch b, cluster c) -> this process' block of batch b."""
+
+  def __init__(self, source, pools, global_batch, crops, seed, label_keys,
+               process_index, process_count):
+    self.source, self.pools, self.global_batch = source, pools, global_batch
+    self.crop = MultiCrop(crops, label_keys)
+    self.seed = seed
+    self.host = global_batch // process_count
+    self.first = process_index * self.host
+
+  def map_with_index(self, index, element):
+    c = int(element)
+    # The whole global batch is drawn on every process, then each keeps its
+    # block: the global array is the same for any process count.
+    rng = np.random.default_rng([self.seed, index])
+    chosen = rng.choice(self.pools[c], self.global_batch, replace=False)
+    out = []
+    for slot in range(self.first, self.first + self.host):
+      i = int(chosen[slot])
+      ex = self.crop.random_map(
+          (i, self.source[i]), np.random.default_rng([self.seed, index, slot]))
+      ex["cluster"] = np.int32(c)
+      out.append(ex)
+    return {k: np.stack([ex[k] for ex in out]) for k in out[0]}
+
+
+def clustered_batches(source, clusters, *, global_batch, crops, seed,
+                      num_epochs, label_keys, process_index, process_count):
+  """MapDataset of this process' batches, each from one cluster's pool.
+
+  Pools: `clustered.pools` of `cluster_features(source, crops.global_size)`
+  (k-means seeded with `seed`), each ≥ global_batch examples. Epoch e visits
+  the clusters in a seeded permutation, new each epoch; global batch b is
+  `global_batch` distinct examples drawn uniformly from its cluster's pool
+  with the rng (seed, b), and slot s of it is cropped with the rng (seed, b,
+  s). Batch b therefore depends only on (seed, b): the same for any process
+  count, thread or worker count, and resumable from the batch position.
+  """
+  pools = clustered.pools(cluster_features(source, crops.global_size),
+                          clusters, global_batch, seed)
+  ds = grain.MapDataset.range(len(pools)).shuffle(seed=seed)
+  return ds.repeat(num_epochs).map_with_index(_ClusterBatch(
+      source, pools, global_batch, crops, seed, label_keys, process_index,
+      process_count))
 
 
 class _EvalExample(grain.transforms.Map):

@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 # Builders defined in ssljax; importing ssljax.data registers them with TFDS.
-SHIPPED = ("hierarchical_shapes", "hierarchical_shapes_v1", "mnist5k")
+SHIPPED = ("hierarchical_shapes", "hierarchical_shapes_v1", "mnist5k",
+           "spiral2d")
 
 
 class DatasetError(ValueError):
@@ -117,3 +118,23 @@ def load_labels(name, split, data_dir=None, key="label"):
   src = tfds.data_source(name, split=split, data_dir=data_dir,
                          download=False, decoders=skip)
   return np.asarray([src[i][key] for i in range(len(src))], np.int64)
+
+
+class InMemory:
+  """A random-access source read once into host memory, decoded.
+
+  For small datasets (mnist5k, spiral2d): TFDS decodes an example's PNG on
+  every read (~0.1-0.3 ms), which then dominates the input pipeline of a
+  small model. Keeps the wrapped source's `dataset_info` (class counts).
+  """
+
+  def __init__(self, source):
+    self.examples = [source[i] for i in range(len(source))]
+    self.dataset_info = getattr(source, "dataset_info", None)
+
+  def __len__(self):
+    return len(self.examples)
+
+  def __getitem__(self, index):
+    return self.examples[index]
+

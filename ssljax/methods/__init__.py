@@ -9,6 +9,7 @@ from ssljax.methods import ae
 from ssljax.methods import byol
 from ssljax.methods import mae
 from ssljax.methods import mveb
+from ssljax.methods import rdae
 from ssljax.methods import sag_vicreg
 from ssljax.methods import simclr
 from ssljax.methods import vicreg
@@ -20,7 +21,7 @@ from ssljax.methods.base import probe_logits
 from ssljax.methods.base import sample_views
 from ssljax.methods.base import split_probe
 
-METHODS = {"ae": ae, "byol": byol, "mae": mae, "mveb": mveb,
+METHODS = {"ae": ae, "byol": byol, "mae": mae, "mveb": mveb, "rdae": rdae,
            "sag_vicreg": sag_vicreg, "simclr": simclr, "vicreg": vicreg}
 
 

@@ -76,3 +76,17 @@ def test_nothing_imports_tensorflow(data_dir):
       "next(p.train_iterator(s, global_batch=4, crops=p.Crops(global_size=8)))\n"
       "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_in_memory_source_keeps_examples_and_info():
+  class _Src(list):
+    dataset_info = "info"
+
+  src = _Src({"image": np.full((2, 2, 3), i, np.uint8), "label": i}
+             for i in range(5))
+  mem = ssljax.data.InMemory(src)
+  assert len(mem) == 5 and mem.dataset_info == "info"
+  assert mem[3] is src[3]
+  batch = next(pipeline.train_iterator(mem, global_batch=4, seed=0,
+                                       crops=pipeline.Crops(global_size=2)))
+  assert batch["global"].shape == (4, 2, 2, 2, 3)
