@@ -126,9 +126,10 @@ def pca_part(dataset, out):
 # 2. Closed-form alignment.
 # ----------------------------------------------------------------------------
 ALIGN = {"clean": {}, "noise 0.5": {"noise_std": 0.5},
-         "noise 1": {"noise_std": 1.0}, "noise 2": {"noise_std": 2.0}}
+         "noise 2": {"noise_std": 2.0}}
 ALIGN.update({f"mask {r} patch {s}": {"mask_prob": r, "patch_size": s}
-              for r in (0.25, 0.5, 0.75) for s in (1, 4, 8)})
+              for r, s in ((0.5, 1), (0.25, 4), (0.5, 4), (0.75, 4),
+                           (0.75, 8))})
 
 
 def alignment_part(dataset, out):
