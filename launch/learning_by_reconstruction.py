@@ -177,6 +177,8 @@ def run_config(run, dataset):
   total = FLAGS.train_steps or cfg.num_epochs * (n // cfg.batch_size)
   cfg.checkpoint.every = max(1, total // FLAGS.num_points)
   cfg.checkpoint.keep = FLAGS.num_points + 1
+  # Every checkpoint interval holds logged losses to average.
+  cfg.log_every = min(cfg.log_every, cfg.checkpoint.every)
   return cfg
 
 
@@ -221,6 +223,7 @@ def training_part(dataset, out):
 # ----------------------------------------------------------------------------
 def plot(results, out_dir):
   for ds, res in results.items():
+    stem = ds.replace("/", "_")  # e.g. hierarchical_shapes/32_small
     if "pca" in res and "top" in res["pca"]:
       fig, ax = plt.subplots(figsize=(5, 3.5))
       pca = res["pca"]
@@ -235,7 +238,7 @@ def plot(results, out_dir):
       ax.set(xlabel="p", ylabel="CNN test accuracy", title=f"{ds}: "
              "what a CNN reads from each PCA subspace")
       ax.legend(fontsize=7)
-      _save(fig, out_dir / f"{ds}_pca.png")
+      _save(fig, out_dir / f"{stem}_pca.png")
     if res.get("alignment"):
       fig, ax = plt.subplots(figsize=(5, 3.5))
       for name, curve in res["alignment"].items():
@@ -245,7 +248,7 @@ def plot(results, out_dir):
              ylabel="task alignment (%)", title=f"{ds}: closed-form "
              "linear AEs")
       ax.legend(fontsize=5, ncol=2)
-      _save(fig, out_dir / f"{ds}_alignment.png")
+      _save(fig, out_dir / f"{stem}_alignment.png")
     if res.get("training"):
       fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
       for run, r in res["training"].items():
@@ -262,7 +265,7 @@ def plot(results, out_dir):
              title="reconstruction")
       a1.legend(fontsize=7)
       a2.legend(fontsize=7)
-      _save(fig, out_dir / f"{ds}_training.png")
+      _save(fig, out_dir / f"{stem}_training.png")
 
 
 def _save(fig, path):

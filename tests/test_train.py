@@ -105,7 +105,7 @@ def test_nonfinite_stop_raises_and_keeps_no_bad_checkpoint(data_dir, tmp_path):
 def test_nonfinite_skip_drops_updates_and_counts(data_dir, tmp_path):
   cfg = helpers.tiny_config(data_dir, nonfinite="skip",
                             **{"data.std": (0.0, 0.0, 0.0)})
-  s = train.setup(cfg, 1000, 20)
+  s = train.setup(cfg, 1000, 24)  # hierarchical_shapes: 24 fine classes
   init = jax.device_get(train.init_state(s, cfg.seed).params)
   state = train.train_and_evaluate(cfg, str(tmp_path))
   assert int(state.num_skipped) == 4

@@ -20,7 +20,7 @@ def test_multicrop_batch_layout(shapes_train):
   assert batch["local"].shape == (8, 3, 8, 8, 3)
   assert batch["global"].dtype == np.uint8
   assert batch["label"].dtype == np.int32
-  np.testing.assert_array_equal(batch["coarse_label"], batch["label"] // 5)
+  np.testing.assert_array_equal(batch["coarse_label"], batch["label"] // 4)
 
 
 def test_all_views_from_the_same_image(shapes_train):
