@@ -1,4 +1,4 @@
-"""Equal-budget comparison: MVEB vs VICReg vs BYOL vs SimCLR on a CPU.
+"""Equal-budget comparison: MVEB, VICReg, SAG-VICReg, BYOL, SimCLR, AE on a CPU.
 
   python launch/compare_methods.py --workdir=/tmp/compare \
       [--datasets=mnist5k,hierarchical_shapes] [--methods=mveb,vicreg,...]
@@ -30,8 +30,9 @@ from ssljax import train
 
 flags.DEFINE_string("workdir", None, "Root directory of the runs.")
 flags.DEFINE_list("datasets", ["mnist5k", "hierarchical_shapes"], "Datasets.")
-flags.DEFINE_list("methods", ["mveb", "vicreg", "byol", "simclr", "ae"],
-                  "Methods.")
+flags.DEFINE_list("methods", ["mveb", "vicreg", "sag_vicreg", "byol",
+                              "simclr", "ae"], "Methods (any of "
+                  "configs/compare_cpu.py's, e.g. mae).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS

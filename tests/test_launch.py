@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -66,3 +67,91 @@ def test_learning_by_reconstruction_writes_results_and_plots(data_dir,
   pngs = {p for p in os.listdir(tmp_path) if p.endswith(".png")}
   assert pngs == {f"hierarchical_shapes/32_small_{k}.png".replace("/", "_")
                   for k in ("pca", "alignment", "training")}
+
+
+def test_sag_vicreg_aggregates_mean_and_std_over_seeds():
+  # Importable: the script defines its absl flags only when run.
+  script = _load_script("sag_vicreg")
+  key = "rep/label/true/linear_test"
+  runs = {
+      "full/vicreg/seed0": {"metrics": {key: 0.5, "b": 1.0}},
+      "full/vicreg/seed1": {"metrics": {key: 0.7}},
+      "full/vicreg/seed2": {"metrics": {key: 0.9, "b": 3.0}},
+      "full/sag_vicreg/seed0": {"metrics": {key: 0.25}},
+      "full/byol/seed0": {"error": "Non-finite loss", "train_minutes": 1.0},
+      "unseen/vicreg/seed0": {"metrics": {key: 0.1}},
+      "unseen/vicreg/seed1": {"metrics": {key: 0.3}},
+  }
+  s = script.aggregate(runs)
+  assert set(s) == {"full", "unseen"}
+  assert set(s["full"]) == {"vicreg", "sag_vicreg"}  # the failed run is out
+  v = s["full"]["vicreg"]
+  np.testing.assert_allclose(v[key]["mean"], 0.7)
+  np.testing.assert_allclose(v[key]["std"], 0.2)  # sample std (ddof = 1)
+  assert v[key]["n"] == 3
+  np.testing.assert_allclose([v["b"]["mean"], v["b"]["std"]],
+                             [2.0, np.sqrt(2.0)])
+  assert v["b"]["n"] == 2  # over the seeds that have the key
+  assert s["full"]["sag_vicreg"][key] == {"mean": 0.25, "std": None, "n": 1}
+  u = s["unseen"]["vicreg"][key]
+  np.testing.assert_allclose([u["mean"], u["std"]], [0.2, np.sqrt(0.02)])
+  md = script.markdown({"setup": {"dataset": "d", "train_steps": None,
+                                  "batch_size": None, "holdout_key": "label",
+                                  "holdout_classes": [1]},
+                        "runs": runs, "summary": s})
+  assert "| VICReg | 0.700 ± 0.200 |" in md
+  assert "| SAG-VICReg | 0.250 |" in md
+  assert "full/byol/seed0" in md  # failed runs are named
+
+
+def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
+  # A subprocess (absl flags), on one CPU device: the 8 emulated devices of
+  # the other tests only slow compiles here. It shares the tests'
+  # compilation cache, every compile kept (many small probe programs): a
+  # warm cache takes the run from minutes to about one.
+  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=os.path.join(
+      tempfile.gettempdir(), "ssljax_test_jax_cache"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+  env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(
+      "--xla_force_host_platform_device_count=8", "")
+  cmd = [sys.executable, os.path.join(helpers.ROOT, "launch",
+                                      "sag_vicreg.py"),
+         f"--workdir={tmp_path}", f"--data_dir={data_dir}",
+         "--dataset=hierarchical_shapes/32_small", "--seeds=0",
+         "--methods=vicreg,sag_vicreg", "--unseen_methods=sag_vicreg",
+         "--train_steps=2", "--batch_size=32"]
+  subprocess.run(cmd, check=True, env=env)
+  script = _load_script("sag_vicreg")
+  out = json.load(open(tmp_path / "results.json"))
+  assert out["setup"]["holdout_classes"] == [2, 5]
+  assert set(out["runs"]) == {
+      "full/vicreg/seed0", "full/sag_vicreg/seed0", "full/random_init/seed0",
+      "unseen/sag_vicreg/seed0", "unseen/random_init/seed0"}
+  for name, run in out["runs"].items():
+    group = name.split("/")[0]
+    keys = [k for *_, ks in script.metrics(group) for k in ks]
+    assert all(np.isfinite(run["metrics"][k]) for k in keys), name
+    assert np.asarray(run["centroids"]["mean"]).shape[0] == 24
+    stats = out["summary"][group][name.split("/")[1]]
+    assert all(np.isfinite(stats[k]["mean"]) and stats[k]["n"] == 1
+               for k in keys)
+  # the unseen metrics are on the 8 held-out classes (2 families) alone
+  assert "rep/label/unseen/ncc_test" in out["runs"]["unseen/sag_vicreg/seed0"][
+      "metrics"]
+  md = open(tmp_path / "results.md").read()
+  assert "| SAG-VICReg |" in md and "| random init |" in md
+  assert "–" not in md  # every cell filled
+  figures = tmp_path / "figures"
+  expected = {f"{g}_{slug}.png" for g in ("full", "unseen")
+              for _, _, slug, _ in script.metrics(g)}
+  expected |= {"centroids.png", "centroids_unseen.png"}
+  assert set(os.listdir(figures)) == expected
+  assert all(os.path.getsize(figures / p) > 10_000 for p in expected)
+  # Resumes: finished cells are read back, a missing one is redone.
+  minutes = out["runs"]["full/vicreg/seed0"]["train_minutes"]
+  del out["runs"]["full/random_init/seed0"]
+  (tmp_path / "results.json").write_text(json.dumps(out))
+  subprocess.run(cmd, check=True, env=env)
+  again = json.load(open(tmp_path / "results.json"))
+  assert set(again["runs"]) == set(out["runs"]) | {"full/random_init/seed0"}
+  assert again["runs"]["full/vicreg/seed0"]["train_minutes"] == minutes
