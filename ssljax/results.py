@@ -248,9 +248,11 @@ def represent(workdir, split="test", step=None, layers=False, keys=None):
   split: "train", "test", or a sequence of them (then a tuple, one entry
   each, from one restore). Returns {"x": {layer: float32 [n, d]} ("rep",
   and with `layers` every pooled intermediate), "y": {label key: int [n]},
-  "step": int}, rows in source order (row i is `source(workdir, split)[i]`).
-  keys: label keys (default: the run's evaluation levels, then every other
-  class label of the dataset, e.g. coarse labels the run did not use).
+  "step": int}, rows in source order (row i is `source(workdir, split)[i]`),
+  layers input to output, labels in the order of `keys`.
+  keys: label keys (default: the run's evaluation levels, fine first, then
+  every other class label of the dataset, e.g. coarse labels the run did
+  not evaluate).
   """
   from ssljax import eval_main  # pylint: disable=g-import-not-at-top
   from ssljax import monitor  # pylint: disable=g-import-not-at-top
@@ -263,11 +265,12 @@ def represent(workdir, split="test", step=None, layers=False, keys=None):
   out = []
   for s in splits:
     src = ev.train_src if s == "train" else ev.test_src
+    names = tuple(keys or label_keys(src, ev.label_keys))
     f = monitor.extract(ev.represent, variables, src, mesh=ev.mesh,
                         data_cfg=cfg.data, batch_size=cfg.eval_batch_size,
-                        label_keys=keys or label_keys(src, ev.label_keys),
-                        layers=layers)
-    out.append({"x": f["x"], "y": f["y"], "step": int(step)})
+                        label_keys=names, layers=layers)
+    out.append({"x": {k: f["x"][k] for k in evals_lib.layer_order(f["x"])},
+                "y": {k: f["y"][k] for k in names}, "step": int(step)})
   return out[0] if one else tuple(out)
 
 
