@@ -25,6 +25,16 @@ INSTALL_REQUIRES = [
     "tensorflow-datasets>=4.9.10",  # used TF-free: data_source + array_record
 ]
 
+# Running the notebooks top to bottom (tests/test_notebooks.py does, with
+# the `python3` kernel of this environment) and what they import.
+NOTEBOOK_RUN = [
+    "ipykernel>=7.4",
+    "jupytext>=1.19",  # notebooks/*.py, the paired percent-format scripts
+    "nbclient>=0.11",
+    "nbformat>=5.11",
+    "scikit-learn>=1.9",  # t-SNE in notebooks/quickstart.ipynb
+]
+
 GCS = [
     "gcsfs>=2026.9",  # gs:// paths for etils.epath (config, metrics, ...)
     "google-cloud-storage>=3.0",  # TensorBoard event files on gs://
@@ -46,8 +56,8 @@ EXTRAS = {
         "pyyaml>=6.0",  # tests/test_launchers.py reads launch/skypilot.yaml
         "scikit-learn>=1.9",
         "scipy>=1.17",
-    ] + GCS,
-    "notebooks": ["jupyterlab>=4.0", "matplotlib>=3.10"],
+    ] + GCS + NOTEBOOK_RUN,
+    "notebooks": ["jupyterlab>=4.0", "matplotlib>=3.10"] + NOTEBOOK_RUN,
 }
 
 setuptools.setup(

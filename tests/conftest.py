@@ -5,7 +5,12 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import socket  # pylint: disable=g-import-not-at-top
+import subprocess  # pylint: disable=g-import-not-at-top
+import sys  # pylint: disable=g-import-not-at-top
 import tempfile  # pylint: disable=g-import-not-at-top
+import time  # pylint: disable=g-import-not-at-top
+import urllib.request  # pylint: disable=g-import-not-at-top
 
 import jax  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
@@ -32,3 +37,49 @@ def shapes_train(data_dir):
   import ssljax.data  # pylint: disable=g-import-not-at-top
   return ssljax.data.load_source("hierarchical_shapes/32_small", "train",
                                  data_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(data_dir, tmp_path_factory):
+  """A finished tiny run (4 steps, checkpoints at 2 and 4, summary.json,
+  coarse and super labels evaluated) plus ssljax-eval's eval_step4.json."""
+  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  from ssljax import train  # pylint: disable=g-import-not-at-top
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  wd = str(tmp_path_factory.mktemp("tiny_run"))
+  cfg = helpers.tiny_config(data_dir, num_steps=4, summary_eval=True, **{
+      "eval.coarse_label_keys": ("coarse_label", "super_label")})
+  train.train_and_evaluate(cfg, wd)
+  eval_main.evaluate(wd, names="knn,ncc")
+  return wd
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+  """gs://ssljax-test on a local GCS emulator (tests/gcs_emulator.py), with
+  every GCS client of this process pointed at it."""
+  storage = pytest.importorskip("google.cloud.storage")
+  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  port = _free_port()
+  # Not stopped after the test: tensorboardX flushes its gs:// event files
+  # from a thread at interpreter exit, which must still find the server.
+  subprocess.Popen(  # pylint: disable=consider-using-with
+      [sys.executable, os.path.join(os.path.dirname(__file__),
+                                    "gcs_emulator.py"), str(port)],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  for _ in range(200):
+    try:
+      urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+      break
+    except OSError:
+      time.sleep(0.05)
+  for k, v in gcs_emulator.settings(port).items():
+    monkeypatch.setenv(k, v)
+  storage.Client(project="ssljax-test").create_bucket("ssljax-test")
+  return "gs://ssljax-test"

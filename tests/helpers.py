@@ -1,4 +1,5 @@
 """Shared test helpers: a tiny, fast config derived from the quickstart."""
+import functools
 import importlib.util
 import os
 
@@ -48,3 +49,77 @@ def tiny_flags(data_dir, num_steps=3):
           "--config.eval_batch_size=200", f"--config.num_steps={num_steps}",
           "--config.log_every=1", "--config.progress=False",
           "--config.summary_eval=False"]
+
+
+def fake_reverse_ssl_results(workdir, out_dir, epochs=(0.0, 1.0, 2.0)):
+  """OUT_DIR/reverse_ssl/results.json as launch/reverse_ssl.py writes it
+  ({"levels", "epochs", "results"}), with the names the evaluator really
+  produces for configs/reverse_ssl.py's evaluations (one evaluation of the
+  random init of run `workdir`) and made-up values that change over
+  `epochs`."""
+  import json  # pylint: disable=g-import-not-at-top
+  levels, real = _reverse_ssl_evals(workdir)
+  results = [{k: float(v) * (1 + 0.1 * e) if "cdnv" not in k else
+              float(v) / (1 + e) for k, v in real.items()} for e in epochs]
+  out = {"levels": list(levels), "epochs": list(epochs),
+         "results": results}
+  path = os.path.join(out_dir, "reverse_ssl", "results.json")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(out, f)
+  return path
+
+
+@functools.lru_cache
+def _reverse_ssl_evals(workdir):
+  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  _, variables, evaluator, _ = eval_main.load(workdir, 0)
+  real = evaluator.run(variables, load_config("reverse_ssl").eval.cli)
+  real.pop("online_probe_accuracy", None)
+  return evaluator.levels, real
+
+
+# launch/learning_by_reconstruction.py's alignment settings and runs.
+LBR_ALIGN = (["clean", "noise 0.5", "noise 1", "noise 2"] +
+             [f"mask {r} patch {s}" for r in (0.25, 0.5, 0.75)
+              for s in (1, 4, 8)])
+LBR_RUNS = ("vicreg", "simclr", "ae", "ae_noise", "ae_mask", "mae")
+
+
+def fake_lbr_results(path, datasets=("hierarchical_shapes", "mnist5k"),
+                     ps=("0.25", "0.5", "0.75", "0.9"), align_k=16,
+                     partial=True):
+  """A results.json in launch/learning_by_reconstruction.py's schema with
+  made-up values. `partial`: as during a run, the last dataset has only the
+  pca part, the first has no "mae" run yet and one p lacks its bottom."""
+  import json  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  out = {}
+  for i, ds in enumerate(datasets):
+    pca = {"full": 0.9, "dims": {p: int(3 ** j + 1) for j, p in enumerate(ps)},
+           "top": {p: 0.3 + 0.15 * j for j, p in enumerate(ps)},
+           "bottom": {p: 0.95 - 0.05 * j for j, p in enumerate(ps)}}
+    res = {"pca": pca}
+    if partial and i == len(datasets) - 1:
+      del pca["bottom"][ps[-1]]
+      out[ds] = res
+      continue
+    res["alignment"] = {
+        name: np.cumsum(rng.uniform(0, 100 / align_k, align_k)).tolist()
+        for name in LBR_ALIGN}
+    # The script stores a failed closed form as NaN (JSON NaN) too.
+    res["alignment"]["mask 0.75 patch 8"] = [float("nan")] * align_k
+    training = {}
+    for run in LBR_RUNS[:-1] if partial else LBR_RUNS:
+      curve = [{"step": s, "linear": 0.2 + 0.001 * s, "knn": 0.15 + 0.001 * s}
+               for s in (0, 20, 40)]
+      if run.startswith("ae") or run == "mae":
+        for j, point in enumerate(curve[1:]):
+          point["recon_loss"] = 1.0 / (j + 1)
+      training[run] = {"curve": curve, "train_minutes": 1.5}
+    res["training"] = training
+    out[ds] = res
+  with open(path, "w") as f:
+    json.dump(out, f)
+  return path

@@ -1,12 +1,6 @@
 """A gs:// workdir end to end against a local GCS emulator: train, interrupt,
 resume (bit-identical), evaluate; every file through the same path layer."""
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 from etils import epath
 import jax
@@ -15,34 +9,9 @@ import pytest
 
 from ssljax import eval_main
 from ssljax import train
-from tests import gcs_emulator
 from tests import helpers
 
-storage = pytest.importorskip("google.cloud.storage")
-
-
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-@pytest.fixture
-def bucket(monkeypatch):
-  port = _free_port()
-  subprocess.Popen(  # pylint: disable=consider-using-with
-      [sys.executable, os.path.join(helpers.ROOT, "tests", "gcs_emulator.py"),
-       str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  for _ in range(200):
-    try:
-      urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-      break
-    except OSError:
-      time.sleep(0.05)
-  for k, v in gcs_emulator.settings(port).items():
-    monkeypatch.setenv(k, v)
-  storage.Client(project="ssljax-test").create_bucket("ssljax-test")
-  return "gs://ssljax-test"
+pytest.importorskip("google.cloud.storage")  # the `bucket` fixture: conftest
 
 
 def test_gs_workdir_train_interrupt_resume_evaluate(data_dir, tmp_path,
