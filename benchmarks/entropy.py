@@ -14,7 +14,6 @@ dominates there.
 """
 
 import os
-import time
 
 from absl import app
 from absl import flags
@@ -22,21 +21,12 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import entropy
+from timing import best_time  # benchmarks/timing.py
 
 flags.DEFINE_list("sizes", ["128", "512", "2048"], "Batch sizes n.")
 flags.DEFINE_list("alphas", ["1.01", "2"], "Rényi orders.")
 flags.DEFINE_integer("dim", 256, "Sample dimension d.")
 FLAGS = flags.FLAGS
-
-
-def best_time(fn, repeats):
-  fn()  # compile / warm up
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return min(times)
 
 
 def rate(x, y, alpha):

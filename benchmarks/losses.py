@@ -15,7 +15,6 @@ VICReg forward (d×d covariance) + backward on the same CPU, and of the MVEB
 entropy term (topk for τ, torch.linalg.solve).
 """
 
-import time
 
 from absl import app
 from absl import flags
@@ -25,6 +24,7 @@ import numpy as np
 
 from ssljax import losses
 from ssljax import ops
+from timing import best_time  # benchmarks/timing.py
 
 flags.DEFINE_bool("torch", False, "Also time the PyTorch reference.")
 flags.DEFINE_list("sizes", ["256x2048", "256x8192", "1024x2048", "1024x8192",
@@ -32,16 +32,6 @@ flags.DEFINE_list("sizes", ["256x2048", "256x8192", "1024x2048", "1024x8192",
 flags.DEFINE_list("mveb_sizes", ["128x2048", "256x2048", "1024x2048",
                                  "4096x2048"], "n x d pairs for MVEB.")
 FLAGS = flags.FLAGS
-
-
-def best_time(fn, repeats):
-  fn()  # compile / warm up
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return min(times)
 
 
 def matmul_peak():

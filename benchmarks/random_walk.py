@@ -16,7 +16,6 @@ output: it grows as n² and must not grow with t.
 """
 
 import functools
-import time
 
 from absl import app
 from absl import flags
@@ -24,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax import ops
+from timing import best_time  # benchmarks/timing.py
 
 flags.DEFINE_list("sizes", ["256x256", "256x2048", "1024x256", "1024x2048",
                             "4096x256", "4096x2048"], "n x d pairs.")
@@ -34,16 +34,6 @@ flags.DEFINE_integer("power_max_n", 1024, "Largest n timed at every power "
 flags.DEFINE_integer("repeats", 2, "Timed runs per setting (best kept).")
 flags.DEFINE_integer("num_neighbors", 10, "k of the kNN graph.")
 FLAGS = flags.FLAGS
-
-
-def best_time(fn, repeats):
-  fn()  # compile / warm up
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return min(times)
 
 
 def temp_mib(jitted, *args):

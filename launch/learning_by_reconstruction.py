@@ -134,8 +134,8 @@ ALIGN.update({f"mask {r} patch {s}": {"mask_prob": r, "patch_size": s}
 
 def alignment_part(dataset, out):
   x, y = arrays(dataset, "train")
-  x = x[np.random.default_rng(0).permutation(len(x))[:FLAGS.num_align]]
-  y = y[np.random.default_rng(0).permutation(len(y))[:FLAGS.num_align]]
+  keep = np.random.default_rng(0).permutation(len(x))[:FLAGS.num_align]
+  x, y = x[keep], y[keep]
   image_shape = (x.shape[3], x.shape[1], x.shape[2])
   x_nd = rec.standardize_images(jnp.transpose(x, (0, 3, 1, 2)))  # C-major
   for name, kw in ALIGN.items():
@@ -182,11 +182,10 @@ def run_config(run, dataset):
   return cfg
 
 
-def logged_loss(workdir, lo, hi):
-  key = "recon_mse" if "recon_mse" in (workdir / "metrics.jsonl").read_text(
-  ) else "loss"
-  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text(
-  ).splitlines() if l.strip()]
+def logged_loss(rows, lo, hi):
+  """Mean logged reconstruction loss over the rows with step in (lo, hi]:
+  `recon_mse` (ae: all pixels) where logged, else `loss` (mae)."""
+  key = "recon_mse" if any("recon_mse" in r for r in rows) else "loss"
   vals = [r[key] for r in rows if lo < r["step"] <= hi and key in r]
   return float(np.mean(vals)) if vals else None
 
@@ -203,6 +202,8 @@ def training_part(dataset, out):
     _, init, evaluator, _ = eval_main.load(str(wd), 0)
     mngr = checkpoint.manager(str(wd), checkpoint.load_config(
         str(wd)).checkpoint, read_only=True)
+    rows = [json.loads(l) for l in (wd / "metrics.jsonl").read_text(
+    ).splitlines() if l.strip()]
     curve, prev = [], 0
     for step in [0] + sorted(mngr.all_steps()):
       v = init if step == 0 else checkpoint.restore_variables(mngr, step, init)
@@ -210,7 +211,7 @@ def training_part(dataset, out):
       point = {"step": step, "linear": r["rep/label/true/linear_test"],
                "knn": r["rep/label/true/knn_k20"]}
       if RUNS[run][0] in ("ae", "mae") and step:
-        point["recon_loss"] = logged_loss(wd, prev, step)
+        point["recon_loss"] = logged_loss(rows, prev, step)
       curve.append(point)
       prev = step
       print(f"{dataset} {run} step {step}: {point}", flush=True)
