@@ -123,3 +123,30 @@ def fake_lbr_results(path, datasets=("hierarchical_shapes", "mnist5k"),
   with open(path, "w") as f:
     json.dump(out, f)
   return path
+
+
+def fake_rd_results(path, deltas=(0.05, 0.1), lambdas=(0.01, 0.1)):
+  """A results.json in ssljax.experiments.rate_distortion's schema (toy
+  ravine measures per model, mnist rate / distortion / probes per λ and
+  the plain AE), made-up values, no figures beside it."""
+  import json  # pylint: disable=g-import-not-at-top
+  toy = {}
+  for i, name in enumerate(("rdae", "rdae_shuffled", "ae", "dae0.1")):
+    m = {"train_minutes": 1.0, "energy_on_curve": 1e-3 * (i + 1),
+         "energy_on_train_data": 2e-3, "profile_min_offset": -0.025 * i}
+    for d in deltas:
+      m[f"energy_at_{d:g}"] = 1e-3 * (i + 2)
+      m[f"depth_at_{d:g}"] = 0.25 / (i + 1)
+      m[f"contrast_at_{d:g}"] = 1.0 + i
+    toy[name] = m
+  mnist = {}
+  for j, lam in enumerate(list(lambdas) + [None]):
+    mnist["ae" if lam is None else f"lam{lam}"] = {
+        "lagrange": lam, "train_minutes": 1.0, "eval_minutes": 0.1,
+        "test_rate_bits": 0.5 + j, "test_distortion": 300.0 / (j + 1),
+        "test_recon_mse": 0.3 / (j + 1), "test_entropy_x": 4.8,
+        "test_entropy_xhat": 1.0 + j, "linear_probe": 0.9, "knn_k20": 0.85}
+  with open(path, "w") as f:
+    json.dump({"toy": toy, "mnist": mnist,
+               "minutes": {"toy": 1.0, "mnist": 1.0}}, f)
+  return path

@@ -18,7 +18,8 @@ jupytext = pytest.importorskip("jupytext")
 NOTEBOOKS = os.path.join(helpers.ROOT, "notebooks")
 # What the notebooks' parameter cells read.
 ENV = {"quickstart": "SSLJAX_WORKDIR", "reverse_ssl": "SSLJAX_REVERSE_SSL",
-       "learning_by_reconstruction": "SSLJAX_LBR"}
+       "learning_by_reconstruction": "SSLJAX_LBR",
+       "rate_distortion": "SSLJAX_RD"}
 CHECK = "import sys; print(sys.executable, end='')"
 
 
@@ -96,3 +97,12 @@ def test_learning_by_reconstruction(monkeypatch, tmp_path):
             {"SSLJAX_LBR": path})
   assert _images(nb) == 3  # pca, alignment, training of the first dataset
   assert "not drawn: mask 0.75 patch 8" in _text(nb)
+
+
+def test_rate_distortion(monkeypatch, tmp_path):
+  path = helpers.fake_rd_results(str(tmp_path / "results.json"))
+  nb = _run("rate_distortion", monkeypatch, tmp_path, {"SSLJAX_RD": path})
+  assert _images(nb) == 2  # ravine depth, rate-distortion + probes
+  text = _text(nb)
+  assert "| rdae | 1.00e-03 | 0.250 | 1.00 |" in text
+  assert "energy_landscape.png: not next to the results" in text
