@@ -1,7 +1,7 @@
 """Equal-budget comparison on a CPU: MVEB, VICReg, SAG-VICReg, BYOL, SimCLR, AE.
 
   ssljax-train --config=configs/compare_cpu.py:mveb,mnist5k --workdir=/tmp/c
-  python launch/compare_methods.py --workdir=/tmp/compare   # all of them
+  python -m ssljax.experiments.compare_methods --workdir=/tmp/compare  # all
 
 Arg "METHOD,DATASET"; methods: those of METHODS below; datasets:
 mnist5k (25 epochs) and hierarchical_shapes (10 epochs). Everything but the
@@ -75,6 +75,6 @@ def get_config(arg=None):
   c.optimizer.warmup_epochs = 0.5
   c.log_every = 10
   c.checkpoint.every = 100
-  c.summary_eval = False  # launch/compare_methods.py evaluates at the end
+  c.summary_eval = False  # compare_methods evaluates at the end
   c.eval.cli = "linear,knn,ncc"
   return c

@@ -2,7 +2,7 @@
 
   ssljax-train --config=configs/rdae_mnist.py --workdir=/tmp/rdae_mnist
   ssljax-train --config=configs/rdae_mnist.py --config.rdae.lagrange=0.1 ...
-  python launch/rate_distortion.py --workdir=/tmp/rd  # λ sweep, vs plain AE
+  python -m ssljax.experiments.rate_distortion --workdir=/tmp/rd  # λ sweep
 
 The paper trains over-complete softplus auto-encoders on 20k MNIST digits;
 here the 4,000 training digits of the shipped `mnist5k` (32×32, grey: one
@@ -11,7 +11,7 @@ over-complete. Rate: α = 2, Gaussian kernel of σ = 0.5 × the batch's
 median pairwise distance (at the median itself, in 1,024 dimensions every
 pair is ≈ equally far and I(X; X̂) of a perfect reconstruction is only
 ≈ 0.15 bit; at 0.5 it is ≈ 2.2 bits of the log₂ 256 = 8 possible). Fixed
-λ = 0.01 (the middle of the launch script's sweep 0.001-0.1; D is summed
+λ = 0.01 (the middle of the experiment's sweep 0.001-0.1; D is summed
 over 1,024 normalized pixels, ~10², so λ ≈ 10⁻² balances ~1 bit of rate).
 Batches: 256 from 16 k-means clusters plus each one's nearest cluster. No
 augmentation (no flips). AdamW, lr 2e-3, no weight decay, half an epoch of

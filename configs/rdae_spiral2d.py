@@ -1,7 +1,7 @@
 """Rate-distortion auto-encoder on 2-D toy data: the shipped `spiral2d`.
 
   ssljax-train --config=configs/rdae_spiral2d.py --workdir=/tmp/rdae_spiral
-  python launch/rate_distortion.py --workdir=/tmp/rd   # RD-AE vs AE vs DAE
+  python -m ssljax.experiments.rate_distortion --workdir=/tmp/rd  # vs AE, DAE
 
 A 2-D setting for the paper's energy-landscape claim: 2,000 noisy points
 on a spiral (`spiral2d`: generated offline, stored as 1×1 images whose
@@ -20,7 +20,7 @@ nearest cluster (the paper's pre-clustered mini-batches). AdamW, lr 2e-3
 steps (400 epochs).
 
 Runtime: 1.45 min of training on 2 shared CPU cores (measured 2026-11-23,
-load average 4-7). Result (seed 0, launch/rate_distortion.py): across the
+load average 4-7). Result (seed 0, experiments.rate_distortion): across the
 clean curve the RD-AE pulls a point about half-way back, depth (E(δ) −
 E(0))/δ² = 0.26 ≈ 0.51² at δ = 0.05-0.2, with its floor at E(0) = 0.0028
 ≈ D₀. A plain AE gets 0.0001, the same RD-AE on shuffled batches 0.07, a

@@ -1,9 +1,9 @@
 """Reverse-engineering SSL (Ben-Shaul et al. 2023) on a CPU: VICReg, then
 NCC / CDNV / hierarchy metrics per layer over the kept checkpoints.
 
-  python launch/reverse_ssl.py --workdir=/tmp/reverse_ssl
-  python launch/reverse_ssl.py --config=configs/reverse_ssl.py:mnist5k \
-      --workdir=/tmp/reverse_ssl_mnist
+  python -m ssljax.experiments.reverse_ssl --workdir=/tmp/reverse_ssl
+  python -m ssljax.experiments.reverse_ssl \
+      --config=configs/reverse_ssl.py:mnist5k --workdir=/tmp/reverse_ssl_mnist
 
 Default dataset `hierarchical_shapes` (24 fine classes in 6 shape families
 in 2 super-families, generated offline; metrics at all three levels), 16
@@ -47,6 +47,7 @@ def get_config(arg=None):
   c.checkpoint.keep = epochs  # keep every checkpoint: they are the curve
   c.summary_eval = False  # the experiment evaluates every checkpoint itself
   c.eval.coarse_label_keys = coarse
-  # What launch/reverse_ssl.py computes at step 0 and every checkpoint.
+  # What ssljax.experiments.reverse_ssl computes at step 0 and every
+  # checkpoint.
   c.eval.cli = "ncc,cdnv,hierarchy,rankme,layers,random"
   return c

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Learning by reconstruction: what reconstruction spends its capacity on
 #
-# After `python launch/learning_by_reconstruction.py --workdir=DIR`
+# After `python -m ssljax.experiments.learning_by_reconstruction --workdir=DIR`
 # (Balestriero & LeCun, ICML 2024), `DIR/results.json` holds, per dataset:
 # 1. **pca**: test accuracy of one supervised CNN trained on the images
 #    projected onto the top PCA subspace holding a share p of the pixel

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Reverse-engineering SSL: class geometry per layer over training
 #
-# After `python launch/reverse_ssl.py --workdir=DIR` (Ben-Shaul et al.,
+# After `python -m ssljax.experiments.reverse_ssl --workdir=DIR` (Ben-Shaul et al.,
 # NeurIPS 2023), `DIR/reverse_ssl/results.json` holds, for the random init
 # and every kept checkpoint, the nearest-class-centre (NCC) accuracy and
 # the class-distance normalized variance (CDNV) of every layer at every
@@ -24,7 +24,7 @@
 # `SSLJAX_REVERSE_SSL`.
 #
 # **The committed outputs are from a short smoke run, not the experiment**:
-# `launch/reverse_ssl.py` with `configs/reverse_ssl.py` shrunk to the
+# `ssljax.experiments.reverse_ssl` with `configs/reverse_ssl.py` shrunk to the
 # 1,000-image `hierarchical_shapes/32_small`, ResNet-18 width 4, batch 64,
 # 4 epochs (60 steps, a checkpoint every 15), about 3 minutes on 2 CPU
 # cores. Such a short run shows the plumbing and the direction of the

@@ -52,10 +52,10 @@ def tiny_flags(data_dir, num_steps=3):
 
 
 def fake_reverse_ssl_results(workdir, out_dir, epochs=(0.0, 1.0, 2.0)):
-  """OUT_DIR/reverse_ssl/results.json as launch/reverse_ssl.py writes it
-  ({"levels", "epochs", "results"}), with the names the evaluator really
-  produces for configs/reverse_ssl.py's evaluations (one evaluation of the
-  random init of run `workdir`) and made-up values that change over
+  """OUT_DIR/reverse_ssl/results.json as ssljax.experiments.reverse_ssl
+  writes it ({"levels", "epochs", "results"}), with the names the evaluator
+  really produces for configs/reverse_ssl.py's evaluations (one evaluation
+  of the random init of run `workdir`) and made-up values that change over
   `epochs`."""
   import json  # pylint: disable=g-import-not-at-top
   levels, real = _reverse_ssl_evals(workdir)
@@ -79,7 +79,7 @@ def _reverse_ssl_evals(workdir):
   return evaluator.levels, real
 
 
-# launch/learning_by_reconstruction.py's alignment settings and runs.
+# ssljax.experiments.learning_by_reconstruction's alignment settings and runs.
 LBR_ALIGN = (["clean", "noise 0.5", "noise 1", "noise 2"] +
              [f"mask {r} patch {s}" for r in (0.25, 0.5, 0.75)
               for s in (1, 4, 8)])
@@ -89,9 +89,10 @@ LBR_RUNS = ("vicreg", "simclr", "ae", "ae_noise", "ae_mask", "mae")
 def fake_lbr_results(path, datasets=("hierarchical_shapes", "mnist5k"),
                      ps=("0.25", "0.5", "0.75", "0.9"), align_k=16,
                      partial=True):
-  """A results.json in launch/learning_by_reconstruction.py's schema with
-  made-up values. `partial`: as during a run, the last dataset has only the
-  pca part, the first has no "mae" run yet and one p lacks its bottom."""
+  """A results.json in ssljax.experiments.learning_by_reconstruction's
+  schema with made-up values. `partial`: as during a run, the last dataset
+  has only the pca part, the first has no "mae" run yet and one p lacks its
+  bottom."""
   import json  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
@@ -108,7 +109,7 @@ def fake_lbr_results(path, datasets=("hierarchical_shapes", "mnist5k"),
     res["alignment"] = {
         name: np.cumsum(rng.uniform(0, 100 / align_k, align_k)).tolist()
         for name in LBR_ALIGN}
-    # The script stores a failed closed form as NaN (JSON NaN) too.
+    # The experiment stores a failed closed form as NaN (JSON NaN) too.
     res["alignment"]["mask 0.75 patch 8"] = [float("nan")] * align_k
     training = {}
     for run in LBR_RUNS[:-1] if partial else LBR_RUNS:

@@ -1,18 +1,10 @@
-"""launch/rate_distortion.py, shrunk to a few steps on slices of the data."""
-import importlib.util
+"""ssljax.experiments.rate_distortion, shrunk to a few steps on slices of
+the data."""
 import os
 
 import numpy as np
 
-from tests import helpers
-
-
-def _load_script(name):
-  path = os.path.join(helpers.ROOT, "launch", f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"launch_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from ssljax.experiments import rate_distortion
 
 
 def _tiny_rdae(cfg):
@@ -26,10 +18,9 @@ def _tiny_rdae(cfg):
 
 
 def test_rate_distortion_writes_results_and_plots(data_dir, tmp_path):
-  script = _load_script("rate_distortion")
-  toy, pngs = script.run_toy(str(tmp_path), data_dir=data_dir,
-                             dae_noise=("0.1",), curve_points=50,
-                             tweak=_tiny_rdae)
+  toy, pngs = rate_distortion.run_toy(str(tmp_path), data_dir=data_dir,
+                                      dae_noise=("0.1",), curve_points=50,
+                                      tweak=_tiny_rdae)
   assert set(toy) == {"rdae", "rdae_shuffled", "ae", "dae0.1"}
   for r in toy.values():
     assert r["energy_on_curve"] > 0
@@ -38,8 +29,8 @@ def test_rate_distortion_writes_results_and_plots(data_dir, tmp_path):
       np.testing.assert_allclose(
           r[f"contrast_at_{delta:g}"],
           r[f"energy_at_{delta:g}"] / r["energy_on_curve"], rtol=1e-6)
-  mnist, more = script.run_mnist(str(tmp_path), data_dir=data_dir,
-                                 lambdas=("0.01",), tweak=_tiny_rdae)
+  mnist, more = rate_distortion.run_mnist(str(tmp_path), data_dir=data_dir,
+                                          lambdas=("0.01",), tweak=_tiny_rdae)
   assert set(mnist) == {"lam0.01", "ae"}
   assert mnist["lam0.01"]["lagrange"] == 0.01
   assert mnist["ae"]["lagrange"] is None

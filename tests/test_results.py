@@ -74,7 +74,8 @@ def test_experiment_results(tiny_workdir, tmp_path):
 
 def test_reverse_ssl_fake_has_the_evaluator_names(tiny_workdir, tmp_path):
   # The fake that the notebook test uses carries exactly the names that
-  # launch/reverse_ssl.py stores (evaluator.run of the config's evals).
+  # ssljax.experiments.reverse_ssl stores (evaluator.run of the config's
+  # evals).
   res = json.load(open(helpers.fake_reverse_ssl_results(tiny_workdir,
                                                         str(tmp_path))))
   for layer in ("stem", "stage4", "rep"):

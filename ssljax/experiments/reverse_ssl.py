@@ -1,8 +1,8 @@
 """Reverse-engineering SSL (Ben-Shaul et al., NeurIPS 2023) on a CPU.
 
-  python launch/reverse_ssl.py --workdir=/tmp/reverse_ssl
-  python launch/reverse_ssl.py --config=configs/reverse_ssl.py:mnist5k \
-      --workdir=/tmp/reverse_ssl_mnist
+  python -m ssljax.experiments.reverse_ssl --workdir=/tmp/reverse_ssl
+  python -m ssljax.experiments.reverse_ssl \
+      --config=configs/reverse_ssl.py:mnist5k --workdir=/tmp/reverse_ssl_mnist
 
 1. Pretrains per the config (VICReg; resumes a workdir that has checkpoints)
    keeping a checkpoint every few epochs.
@@ -19,34 +19,34 @@
 """
 
 import json
-import os
-import sys
 
 from absl import app
 from absl import flags
+from etils import epath
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from etils import epath  # pylint: disable=g-import-not-at-top
 from ssljax import checkpoint
 from ssljax import eval_main
 from ssljax import evals
+from ssljax import experiments
 from ssljax import files
 from ssljax import train
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(ROOT, "configs", "reverse_ssl.py"),
-    "Config file.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Run directory.")
-flags.DEFINE_bool("replot", False, "Only redraw the plots from the "
-                  "workdir's results.json.")
-flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  # Defined when run, so the experiments import side by side (--workdir).
+  config_flags.DEFINE_config_file(
+      "config", experiments.config_file("reverse_ssl"), "Config file.",
+      lock_config=True)
+  flags.DEFINE_string("workdir", None, "Run directory.")
+  flags.DEFINE_bool("replot", False, "Only redraw the plots from the "
+                    "workdir's results.json.")
+  flags.mark_flags_as_required(["workdir"])
 
 
 def evaluate_checkpoints(workdir):
@@ -138,9 +138,10 @@ def main(argv):
   if FLAGS.replot:
     print("\n".join(["written:"] + replot(FLAGS.workdir)))
     return
-  path, pngs = run_experiment(_CONFIG.value, FLAGS.workdir)
+  path, pngs = run_experiment(FLAGS.config, FLAGS.workdir)
   print("\n".join(["written:", path] + pngs))
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

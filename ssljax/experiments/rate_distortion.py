@@ -1,7 +1,8 @@
 """Rate-distortion auto-encoders (Sanchez Giraldo & Principe, ICLR 2014) on a
 CPU: energy landscapes on 2-D toy data and a rate-distortion curve on MNIST.
 
-  python launch/rate_distortion.py --workdir=/tmp/rd [--parts=toy,mnist]
+  python -m ssljax.experiments.rate_distortion --workdir=/tmp/rd \
+      [--parts=toy,mnist]
 
 1. Toy (configs/rdae_spiral2d.py, data `spiral2d`): models with the same
    softplus MLP, optimizer and steps, in W/toy/<model>: the RD-AE (the
@@ -34,40 +35,35 @@ that finished are not retrained (train.py resumes a workdir). Measured
 runtime (22 min on 2 shared CPU cores) and results: docs/rate_distortion.md.
 """
 
-import importlib.util
 import json
-import os
-import sys
 import time
 
 from absl import app
 from absl import flags
+from etils import epath
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import jax
+import jax.numpy as jnp
 import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from etils import epath  # pylint: disable=g-import-not-at-top
-import jax  # pylint: disable=g-import-not-at-top
-import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-from ssljax import cli  # pylint: disable=g-import-not-at-top
-from ssljax import eval_main  # pylint: disable=g-import-not-at-top
-from ssljax import files  # pylint: disable=g-import-not-at-top
-from ssljax import methods  # pylint: disable=g-import-not-at-top
-from ssljax import train  # pylint: disable=g-import-not-at-top
-import ssljax.data  # pylint: disable=g-import-not-at-top
-from ssljax.data import spiral2d  # pylint: disable=g-import-not-at-top
-from ssljax.methods import rdae  # pylint: disable=g-import-not-at-top
+from ssljax import cli
+from ssljax import eval_main
+from ssljax import experiments
+from ssljax import files
+from ssljax import methods
+from ssljax import train
+import ssljax.data
+from ssljax.data import spiral2d
+from ssljax.methods import rdae
 
 FLAGS = flags.FLAGS
 
 
 def _define_flags():
-  # Defined when run as a script, so tests can import run_toy / run_mnist
-  # next to other launch scripts that define --workdir too.
+  # Defined when run, so tests can import run_toy / run_mnist next to the
+  # other experiments, which define --workdir too.
   flags.DEFINE_string("workdir", None, "Root directory of the runs.")
   flags.DEFINE_list("parts", ["toy", "mnist"], "Which experiments.")
   flags.DEFINE_list("lambdas", ["0.001", "0.003", "0.01", "0.03", "0.1"],
@@ -87,11 +83,7 @@ FLOOR = -5.0  # log10 energy at the bottom of the colour scale
 
 
 def get_config(name):
-  path = os.path.join(ROOT, "configs", f"{name}.py")
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return experiments.load_config(name)
 
 
 def _train(cfg, workdir):

@@ -1,9 +1,9 @@
 """SAG-VICReg vs VICReg (+ SimCLR, BYOL, MVEB): global semantics on a CPU.
 
-  python launch/sag_vicreg.py --workdir=/tmp/sag_vicreg
-  python launch/sag_vicreg.py --workdir=/tmp/sag_vicreg --seeds=0 \
+  python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg
+  python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg --seeds=0 \
       --methods=vicreg,sag_vicreg --unseen_methods=   # a subset
-  python launch/sag_vicreg.py --workdir=/tmp/sag_vicreg --replot
+  python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg --replot
 
 Every run is configs/compare_cpu.py:METHOD,hierarchical_shapes (10 epochs =
 390 steps at batch 256 on the 10k train images; width-8 ResNet-18, the same
@@ -21,7 +21,7 @@ seed also changes the data order and augmentations. Two sets of runs:
           The LR warm-up (half an epoch) is then 13 steps instead of 19.
 
 Why separate runs: the full runs' metrics must be those of a model that saw
-every class (comparable with launch/compare_methods.py and the paper's
+every class (comparable with compare_methods and the paper's
 in-distribution claims); a held-out run's "seen" subset would be a 16-class
 problem on 2/3 of the data, another experiment. Why unseen runs for VICReg
 and SAG-VICReg only by default: the claim under test (better on unseen
@@ -79,30 +79,25 @@ Writes:
                         held-out classes are hollow
 """
 
-import importlib.util
 import json
 import math
-import os
-import sys
 import time
 
 from absl import app
 from absl import flags
+from etils import epath
 import matplotlib
 
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from etils import epath  # pylint: disable=g-import-not-at-top
-import ssljax.data  # pylint: disable=g-import-not-at-top
-from ssljax import cli  # pylint: disable=g-import-not-at-top
-from ssljax import eval_main  # pylint: disable=g-import-not-at-top
-from ssljax import files  # pylint: disable=g-import-not-at-top
-from ssljax import train  # pylint: disable=g-import-not-at-top
-from ssljax.data import hierarchical_shapes as hs  # pylint: disable=g-import-not-at-top
+import numpy as np
+import ssljax.data
+from ssljax import cli
+from ssljax import eval_main
+from ssljax import experiments
+from ssljax import files
+from ssljax import train
+from ssljax.data import hierarchical_shapes as hs
 
 METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb")
 NAMES = {"random_init": "random init", "vicreg": "VICReg",
@@ -115,8 +110,8 @@ EVALS = "linear,knn,ncc,hierarchy,kmeans,agglomerative,spectral"
 
 
 def _define_flags():
-  # Defined when run as a script, so tests can import the module (and its
-  # aggregate()) beside other scripts that define --workdir.
+  # Defined when run, so tests can import the module (and its aggregate())
+  # beside the other experiments, which define --workdir too.
   flags.DEFINE_string("workdir", None, "Output directory.")
   flags.DEFINE_list("methods", list(METHODS), "Methods of the full runs.")
   flags.DEFINE_list("unseen_methods", ["vicreg", "sag_vicreg"],
@@ -181,11 +176,8 @@ def _level_of(key):
 # Runs.
 # ----------------------------------------------------------------------------
 def compare_cpu(method, dataset):
-  path = os.path.join(ROOT, "configs", "compare_cpu.py")
-  spec = importlib.util.spec_from_file_location("compare_cpu", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(f"{method},{dataset.split('/')[0]}")
+  return experiments.load_config("compare_cpu",
+                                 f"{method},{dataset.split('/')[0]}")
 
 
 def setup_of():
@@ -315,7 +307,7 @@ def markdown(results):
   steps = s["train_steps"] or "10 epochs (390)"
   lines = [
       "# SAG-VICReg vs VICReg: global semantics", "",
-      f"`python launch/sag_vicreg.py --workdir=...`; dataset "
+      f"`python -m ssljax.experiments.sag_vicreg --workdir=...`; dataset "
       f"{s['dataset']}, configs/compare_cpu.py, {steps} steps, batch "
       f"{s['batch_size'] or 256}; mean ± std over seeds (n in the last "
       f"column). Unseen: pretrained without {s['holdout_key']} classes "

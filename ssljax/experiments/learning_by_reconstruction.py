@@ -1,7 +1,7 @@
 """Learning by reconstruction (Balestriero & LeCun, ICML 2024) on a CPU.
 
-  python launch/learning_by_reconstruction.py --workdir=/tmp/lbr
-  python launch/learning_by_reconstruction.py --workdir=/tmp/lbr \
+  python -m ssljax.experiments.learning_by_reconstruction --workdir=/tmp/lbr
+  python -m ssljax.experiments.learning_by_reconstruction --workdir=/tmp/lbr \
       --parts=pca,alignment --datasets=mnist5k          # a subset
 
 Three parts, each on every dataset of --datasets (default: the shipped
@@ -29,32 +29,27 @@ Writes WORKDIR/results.json and WORKDIR/<ds>_{pca,alignment,training}.png.
 """
 
 import functools
-import importlib.util
 import json
-import os
-import sys
 import time
 
 from absl import app
 from absl import flags
+from etils import epath
 import matplotlib
 
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from etils import epath  # pylint: disable=g-import-not-at-top
-import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-import ssljax.data  # pylint: disable=g-import-not-at-top
-from ssljax import checkpoint  # pylint: disable=g-import-not-at-top
-from ssljax import eval_main  # pylint: disable=g-import-not-at-top
-from ssljax import evals  # pylint: disable=g-import-not-at-top
-from ssljax import files  # pylint: disable=g-import-not-at-top
-from ssljax import train  # pylint: disable=g-import-not-at-top
-from ssljax.analysis import reconstruction as rec  # pylint: disable=g-import-not-at-top
-from ssljax.analysis import supervised  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
+import numpy as np
+import ssljax.data
+from ssljax import checkpoint
+from ssljax import eval_main
+from ssljax import evals
+from ssljax import experiments
+from ssljax import files
+from ssljax import train
+from ssljax.analysis import reconstruction as rec
+from ssljax.analysis import supervised
 
 PARTS = ("pca", "alignment", "training")
 RUNS = {  # name -> (compare_cpu method, config overrides); MAE, the
@@ -66,23 +61,29 @@ RUNS = {  # name -> (compare_cpu method, config overrides); MAE, the
     "ae_mask": ("ae", {"corruption.kind": "mask"}),
     "mae": ("mae", {}),
 }
-flags.DEFINE_string("workdir", None, "Output directory.")
-flags.DEFINE_list("datasets", ["hierarchical_shapes", "mnist5k"], "Datasets.")
-flags.DEFINE_list("parts", list(PARTS), f"Parts to run, of {PARTS}.")
-flags.DEFINE_list("ps", ["0.25", "0.5", "0.75", "0.9"], "Top shares p.")
-flags.DEFINE_integer("cnn_epochs", 10, "Epochs of the supervised CNN.")
-flags.DEFINE_integer("cnn_width", 16, "Width of the supervised CNN.")
-flags.DEFINE_integer("num_align", 2000, "Train images for the closed forms.")
-flags.DEFINE_integer("align_k", 256, "Largest K of the alignment curves.")
-flags.DEFINE_list("runs", list(RUNS), "Training runs (part 3).")
-flags.DEFINE_integer("num_points", 5, "Checkpoints per training run.")
-flags.DEFINE_integer("train_steps", None, "Override the runs' length (for "
-                     "smoke tests; default: the config's epochs).")
-flags.DEFINE_integer("batch_size", None, "Override the runs' batch size.")
-flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
-flags.DEFINE_bool("replot", False, "Only redraw the figures.")
-flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  # Defined when run, so the experiments import side by side (--workdir).
+  flags.DEFINE_string("workdir", None, "Output directory.")
+  flags.DEFINE_list("datasets", ["hierarchical_shapes", "mnist5k"],
+                    "Datasets.")
+  flags.DEFINE_list("parts", list(PARTS), f"Parts to run, of {PARTS}.")
+  flags.DEFINE_list("ps", ["0.25", "0.5", "0.75", "0.9"], "Top shares p.")
+  flags.DEFINE_integer("cnn_epochs", 10, "Epochs of the supervised CNN.")
+  flags.DEFINE_integer("cnn_width", 16, "Width of the supervised CNN.")
+  flags.DEFINE_integer("num_align", 2000,
+                       "Train images for the closed forms.")
+  flags.DEFINE_integer("align_k", 256, "Largest K of the alignment curves.")
+  flags.DEFINE_list("runs", list(RUNS), "Training runs (part 3).")
+  flags.DEFINE_integer("num_points", 5, "Checkpoints per training run.")
+  flags.DEFINE_integer("train_steps", None, "Override the runs' length (for "
+                       "smoke tests; default: the config's epochs).")
+  flags.DEFINE_integer("batch_size", None, "Override the runs' batch size.")
+  flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
+  flags.DEFINE_bool("replot", False, "Only redraw the figures.")
+  flags.mark_flags_as_required(["workdir"])
 
 
 def arrays(dataset, split):
@@ -156,12 +157,9 @@ def alignment_part(dataset, out):
 # 3. Reconstruction vs perception over training.
 # ----------------------------------------------------------------------------
 def run_config(run, dataset):
-  path = os.path.join(ROOT, "configs", "compare_cpu.py")
-  spec = importlib.util.spec_from_file_location("compare_cpu", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
   method, overrides = RUNS[run]
-  cfg = module.get_config(f"{method},{dataset.split('/')[0]}")
+  cfg = experiments.load_config("compare_cpu",
+                                f"{method},{dataset.split('/')[0]}")
   cfg.data.dataset = dataset
   for key, value in overrides.items():
     node, leaf = cfg, key.split(".")
@@ -299,4 +297,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -1,5 +1,4 @@
-"""launch/ experiment scripts, shrunk to a few steps."""
-import importlib.util
+"""ssljax.experiments, shrunk to a few steps."""
 import json
 import os
 import subprocess
@@ -7,26 +6,49 @@ import sys
 import tempfile
 
 import numpy as np
+import pytest
 
+from ssljax import experiments
+from ssljax.experiments import reverse_ssl
+from ssljax.experiments import sag_vicreg
 from tests import helpers
 
+NAMES = ("compare_methods", "learning_by_reconstruction", "rate_distortion",
+         "reverse_ssl", "sag_vicreg")
 
-def _load_script(name):
-  path = os.path.join(helpers.ROOT, "launch", f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"launch_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+
+def _run(name, *args, **kwargs):
+  """`python -m ssljax.experiments.NAME ARGS` from the repository root."""
+  subprocess.run([sys.executable, "-m", f"ssljax.experiments.{name}",
+                  *args], check=True, cwd=helpers.ROOT, **kwargs)
+
+
+def test_experiments_import_side_by_side():
+  # A fresh process: ssljax.main, imported by other tests, defines --workdir.
+  code = "; ".join(f"import ssljax.experiments.{n}" for n in NAMES) + (
+      "; from absl import flags; assert 'workdir' not in flags.FLAGS")
+  subprocess.run([sys.executable, "-c", code], check=True, cwd=helpers.ROOT)
+
+
+def test_config_file_finds_the_checkout_from_anywhere(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  assert experiments.config_file("compare_cpu") == os.path.join(
+      helpers.ROOT, "configs", "compare_cpu.py")
+  (tmp_path / "configs").mkdir()
+  (tmp_path / "configs" / "compare_cpu.py").write_text("")
+  assert experiments.config_file("compare_cpu") == str(
+      tmp_path / "configs" / "compare_cpu.py")  # ./configs first
+  with pytest.raises(FileNotFoundError, match="checkout of ssljax"):
+    experiments.config_file("no_such_config")
 
 
 def test_reverse_ssl_writes_results_and_plots(data_dir, tmp_path):
-  script = _load_script("reverse_ssl")
   cfg = helpers.load_config("reverse_ssl")
   small = helpers.tiny_config(data_dir)
   cfg.model, cfg.projector, cfg.data = small.model, small.projector, small.data
   cfg.batch_size, cfg.eval_batch_size = 32, 200
   cfg.num_steps, cfg.checkpoint.every, cfg.progress = 2, 2, False
-  path, pngs = script.run_experiment(cfg, str(tmp_path))
+  path, pngs = reverse_ssl.run_experiment(cfg, str(tmp_path))
   out = json.load(open(path))
   assert out["epochs"] == [0.0, 2 / (1000 // 32)]
   assert out["levels"] == ["label", "coarse_label", "super_label"]
@@ -45,14 +67,12 @@ def test_reverse_ssl_writes_results_and_plots(data_dir, tmp_path):
 
 def test_learning_by_reconstruction_writes_results_and_plots(data_dir,
                                                              tmp_path):
-  # A subprocess: both scripts define absl flags such as --workdir.
-  subprocess.run([
-      sys.executable,
-      os.path.join(helpers.ROOT, "launch", "learning_by_reconstruction.py"),
-      f"--workdir={tmp_path}", f"--data_dir={data_dir}",
-      "--datasets=hierarchical_shapes/32_small", "--ps=0.5",
-      "--cnn_epochs=1", "--num_align=64", "--align_k=8", "--runs=ae",
-      "--train_steps=2", "--batch_size=32", "--num_points=2"], check=True)
+  # A subprocess: main() reads the absl flags, defined only when run.
+  _run("learning_by_reconstruction",
+       f"--workdir={tmp_path}", f"--data_dir={data_dir}",
+       "--datasets=hierarchical_shapes/32_small", "--ps=0.5",
+       "--cnn_epochs=1", "--num_align=64", "--align_k=8", "--runs=ae",
+       "--train_steps=2", "--batch_size=32", "--num_points=2")
   res = json.load(open(tmp_path / "results.json"))["hierarchical_shapes/32_small"]
   pca = res["pca"]
   assert set(pca) == {"full", "top", "bottom", "dims"}
@@ -70,8 +90,6 @@ def test_learning_by_reconstruction_writes_results_and_plots(data_dir,
 
 
 def test_sag_vicreg_aggregates_mean_and_std_over_seeds():
-  # Importable: the script defines its absl flags only when run.
-  script = _load_script("sag_vicreg")
   key = "rep/label/true/linear_test"
   runs = {
       "full/vicreg/seed0": {"metrics": {key: 0.5, "b": 1.0}},
@@ -82,7 +100,7 @@ def test_sag_vicreg_aggregates_mean_and_std_over_seeds():
       "unseen/vicreg/seed0": {"metrics": {key: 0.1}},
       "unseen/vicreg/seed1": {"metrics": {key: 0.3}},
   }
-  s = script.aggregate(runs)
+  s = sag_vicreg.aggregate(runs)
   assert set(s) == {"full", "unseen"}
   assert set(s["full"]) == {"vicreg", "sag_vicreg"}  # the failed run is out
   v = s["full"]["vicreg"]
@@ -95,10 +113,9 @@ def test_sag_vicreg_aggregates_mean_and_std_over_seeds():
   assert s["full"]["sag_vicreg"][key] == {"mean": 0.25, "std": None, "n": 1}
   u = s["unseen"]["vicreg"][key]
   np.testing.assert_allclose([u["mean"], u["std"]], [0.2, np.sqrt(0.02)])
-  md = script.markdown({"setup": {"dataset": "d", "train_steps": None,
-                                  "batch_size": None, "holdout_key": "label",
-                                  "holdout_classes": [1]},
-                        "runs": runs, "summary": s})
+  setup = {"dataset": "d", "train_steps": None, "batch_size": None,
+           "holdout_key": "label", "holdout_classes": [1]}
+  md = sag_vicreg.markdown({"setup": setup, "runs": runs, "summary": s})
   assert "| VICReg | 0.700 ± 0.200 |" in md
   assert "| SAG-VICReg | 0.250 |" in md
   assert "full/byol/seed0" in md  # failed runs are named
@@ -114,14 +131,11 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(
       "--xla_force_host_platform_device_count=8", "")
-  cmd = [sys.executable, os.path.join(helpers.ROOT, "launch",
-                                      "sag_vicreg.py"),
-         f"--workdir={tmp_path}", f"--data_dir={data_dir}",
-         "--dataset=hierarchical_shapes/32_small", "--seeds=0",
-         "--methods=vicreg,sag_vicreg", "--unseen_methods=sag_vicreg",
-         "--train_steps=2", "--batch_size=32"]
-  subprocess.run(cmd, check=True, env=env)
-  script = _load_script("sag_vicreg")
+  args = [f"--workdir={tmp_path}", f"--data_dir={data_dir}",
+          "--dataset=hierarchical_shapes/32_small", "--seeds=0",
+          "--methods=vicreg,sag_vicreg", "--unseen_methods=sag_vicreg",
+          "--train_steps=2", "--batch_size=32"]
+  _run("sag_vicreg", *args, env=env)
   out = json.load(open(tmp_path / "results.json"))
   assert out["setup"]["holdout_classes"] == [2, 5]
   assert set(out["runs"]) == {
@@ -129,7 +143,7 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
       "unseen/sag_vicreg/seed0", "unseen/random_init/seed0"}
   for name, run in out["runs"].items():
     group = name.split("/")[0]
-    keys = [k for *_, ks in script.metrics(group) for k in ks]
+    keys = [k for *_, ks in sag_vicreg.metrics(group) for k in ks]
     assert all(np.isfinite(run["metrics"][k]) for k in keys), name
     assert np.asarray(run["centroids"]["mean"]).shape[0] == 24
     stats = out["summary"][group][name.split("/")[1]]
@@ -143,7 +157,7 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
   assert "–" not in md  # every cell filled
   figures = tmp_path / "figures"
   expected = {f"{g}_{slug}.png" for g in ("full", "unseen")
-              for _, _, slug, _ in script.metrics(g)}
+              for _, _, slug, _ in sag_vicreg.metrics(g)}
   expected |= {"centroids.png", "centroids_unseen.png"}
   assert set(os.listdir(figures)) == expected
   assert all(os.path.getsize(figures / p) > 10_000 for p in expected)
@@ -151,7 +165,7 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
   minutes = out["runs"]["full/vicreg/seed0"]["train_minutes"]
   del out["runs"]["full/random_init/seed0"]
   (tmp_path / "results.json").write_text(json.dumps(out))
-  subprocess.run(cmd, check=True, env=env)
+  _run("sag_vicreg", *args, env=env)
   again = json.load(open(tmp_path / "results.json"))
   assert set(again["runs"]) == set(out["runs"]) | {"full/random_init/seed0"}
   assert again["runs"]["full/vicreg/seed0"]["train_minutes"] == minutes

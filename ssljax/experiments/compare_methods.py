@@ -1,6 +1,6 @@
 """Equal-budget comparison: MVEB, VICReg, SAG-VICReg, BYOL, SimCLR, AE on a CPU.
 
-  python launch/compare_methods.py --workdir=/tmp/compare \
+  python -m ssljax.experiments.compare_methods --workdir=/tmp/compare \
       [--datasets=mnist5k,hierarchical_shapes] [--methods=mveb,vicreg,...]
 
 Trains configs/compare_cpu.py:METHOD,DATASET for every pair in WORKDIR/
@@ -12,30 +12,31 @@ WORKDIR/results.json and WORKDIR/results.md (a markdown table with the
 command and the minutes each run took).
 """
 
-import importlib.util
 import json
-import os
-import sys
 import time
 
 from absl import app
 from absl import flags
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from etils import epath  # pylint: disable=g-import-not-at-top
+from etils import epath
 from ssljax import eval_main
+from ssljax import experiments
 from ssljax import files
 from ssljax import train
 
-flags.DEFINE_string("workdir", None, "Root directory of the runs.")
-flags.DEFINE_list("datasets", ["mnist5k", "hierarchical_shapes"], "Datasets.")
-flags.DEFINE_list("methods", ["mveb", "vicreg", "sag_vicreg", "byol",
-                              "simclr", "ae"], "Methods (any of "
-                  "configs/compare_cpu.py's, e.g. mae).")
-flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
-flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  # Defined when run, so the experiments import side by side (--workdir).
+  flags.DEFINE_string("workdir", None, "Root directory of the runs.")
+  flags.DEFINE_list("datasets", ["mnist5k", "hierarchical_shapes"],
+                    "Datasets.")
+  flags.DEFINE_list("methods", ["mveb", "vicreg", "sag_vicreg", "byol",
+                                "simclr", "ae"], "Methods (any of "
+                    "configs/compare_cpu.py's, e.g. mae).")
+  flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
+  flags.mark_flag_as_required("workdir")
+
 
 COLUMNS = (("linear", "rep/label/true/linear_test"),
            ("kNN k=20", "rep/label/true/knn_k20"),
@@ -44,11 +45,7 @@ COLUMNS = (("linear", "rep/label/true/linear_test"),
 
 
 def get_config(arg):
-  path = os.path.join(ROOT, "configs", "compare_cpu.py")
-  spec = importlib.util.spec_from_file_location("compare_cpu", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return experiments.load_config("compare_cpu", arg)
 
 
 def run_all(workdir, datasets, methods, data_dir=None):
@@ -98,4 +95,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
