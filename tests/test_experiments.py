@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ssljax import experiments
+from ssljax.experiments import compare_methods
 from ssljax.experiments import reverse_ssl
 from ssljax.experiments import sag_vicreg
 from tests import helpers
@@ -169,3 +170,51 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
   again = json.load(open(tmp_path / "results.json"))
   assert set(again["runs"]) == set(out["runs"]) | {"full/random_init/seed0"}
   assert again["runs"]["full/vicreg/seed0"]["train_minutes"] == minutes
+
+
+def test_compare_methods_cells_and_tuning_choose_on_validation_only():
+  names = [c[0] for c in compare_methods.cells(["mveb", "ae"], sweep=True)]
+  assert names == [f"mveb/loss.lambd={v:g}" for v in
+                   (0.001, 0.003, 0.01, 0.03, 0.1)] + ["ae"]
+  assert compare_methods.SWEEP["byol"][1] == [0.999, 0.997, 0.99, 0.97, 0.9]
+  sweep = {"split": "validation", "summary": {"ds": {
+      "mveb/loss.lambd=0.01": {"linear": {"mean": 0.5}},
+      "mveb/loss.lambd=0.1": {"linear": {"mean": 0.7}},
+      "mveb/loss.lambd=0.03": {"linear": {"mean": 0.6}},
+      "ae": {"linear": {"mean": 0.9}}}}}
+  assert compare_methods.best_values(sweep, "ds") == {
+      "mveb": ("loss.lambd", 0.1)}
+  with pytest.raises(ValueError, match="test set"):
+    compare_methods.best_values(dict(sweep, split="test"), "ds")
+  cfg = compare_methods.configure("byol", "mnist5k", 2, {"ema.base": 0.97},
+                                  "validation")
+  assert (cfg.seed, cfg.ema.base) == (2, 0.97)
+  assert (cfg.data.train_split, cfg.data.eval_split) == ("train[:80%]",
+                                                          "train[80%:]")
+
+
+def test_compare_methods_seeds_and_validation_split(data_dir, tmp_path,
+                                                    monkeypatch):
+  tiny = lambda arg: helpers.tiny_config(data_dir, num_steps=2, **{
+      "eval.cli": "linear,knn,ncc"})
+  monkeypatch.setattr(compare_methods, "get_config", tiny)
+  out = compare_methods.run_all(str(tmp_path), ["hierarchical_shapes/32_small"],
+                                ["vicreg"], seeds=["0", "1"],
+                                split="validation", data_dir=data_dir)
+  ds = "hierarchical_shapes/32_small"
+  assert sorted(out["runs"]) == [f"{ds}/{c}/seed{s}" for c in
+                                 ("random_init", "vicreg") for s in (0, 1)]
+  runs = [out["runs"][f"{ds}/vicreg/seed{s}"] for s in (0, 1)]
+  # Different seeds train differently.
+  assert runs[0]["rep/label/true/knn_k20"] != runs[1]["rep/label/true/knn_k20"]
+  linear = [r["rep/label/true/linear_test"] for r in runs]
+  cell = out["summary"][ds]["vicreg"]["linear"]
+  assert cell["n"] == 2 and np.isclose(cell["mean"], np.mean(linear))
+  assert np.isclose(cell["std"], np.std(linear, ddof=1))
+  # Probes scored on the last 20% of train (200 images of 1,000).
+  cfg = json.load(open(tmp_path / ds / "vicreg" / "seed0" / "config.json"))
+  assert cfg["data"]["eval_split"] == "train[80%:]"
+  written = json.load(open(tmp_path / "results.json"))
+  assert written["split"] == "validation" and written["summary"] == json.loads(
+      json.dumps(out["summary"]))
+  assert "| vicreg | 2 |" in (tmp_path / "results.md").read_text()

@@ -1,15 +1,35 @@
 """Equal-budget comparison: MVEB, VICReg, SAG-VICReg, BYOL, SimCLR, AE on a CPU.
 
   python -m ssljax.experiments.compare_methods --workdir=/tmp/compare \
-      [--datasets=mnist5k,hierarchical_shapes] [--methods=mveb,vicreg,...]
+      [--datasets=mnist5k,hierarchical_shapes] [--methods=mveb,vicreg,...] \
+      [--seeds=0,1,2]
+  # One fair sweep of each method's key coefficient, on a validation split:
+  python -m ssljax.experiments.compare_methods --workdir=/tmp/sweep \
+      --split=validation --sweep
+  # The tuned table: each method at its best validation value, on test:
+  python -m ssljax.experiments.compare_methods --workdir=/tmp/tuned \
+      --seeds=0,1,2 --tuned_from=/tmp/sweep/results.json
 
-Trains configs/compare_cpu.py:METHOD,DATASET for every pair in WORKDIR/
-DATASET/METHOD (resuming finished or interrupted runs), evaluates the final
-checkpoint (linear probe, kNN k=20 and 200, NCC on the representation) and
-the random initialization once per dataset (the encoder's init is the same
-for every method: same seed, same parameter paths), and writes
-WORKDIR/results.json and WORKDIR/results.md (a markdown table with the
-command and the minutes each run took).
+Trains configs/compare_cpu.py:METHOD,DATASET (cfg.seed = the seed, which
+also sets the data order and augmentations) for every cell in
+WORKDIR/DATASET/CELL/seedS (resuming finished or interrupted runs),
+evaluates the final checkpoint (linear probe, kNN k=20 and 200, NCC on the
+representation) and the random initialization once per dataset and seed
+(the encoder's init is the same for every method at a seed), and writes
+WORKDIR/results.json ({"runs": {"DS/CELL/seedS": metrics}, "summary":
+{DS: {CELL: {column: {"mean", "std", "n"}}}}}, std over seeds with
+ddof = 1) and WORKDIR/results.md (mean ± std tables, the minutes each
+cell took). Both are rewritten after every run, so they can be read while
+it goes.
+
+--split=validation pretrains and fits the probes on the first 80% of the
+train split and scores on the last 20% (`train[:80%]` / `train[80%:]`):
+hyperparameters are chosen there, never on the test split. --sweep runs
+each method over SWEEP, one coefficient per method, the same five factors
+(0.1, 0.3, 1, 3, 10) around its published default for every method (for
+BYOL's EMA base, on 1 − base), so no method gets a finer search than
+another. --tuned_from reads such a sweep's results.json and runs each method
+at the value with the best mean validation linear-probe accuracy.
 """
 
 import json
@@ -18,12 +38,31 @@ import time
 from absl import app
 from absl import flags
 from etils import epath
+import numpy as np
 from ssljax import eval_main
 from ssljax import experiments
 from ssljax import files
 from ssljax import train
 
 FLAGS = flags.FLAGS
+
+COLUMNS = (("linear", "rep/label/true/linear_test"),
+           ("kNN k=20", "rep/label/true/knn_k20"),
+           ("kNN k=200", "rep/label/true/knn_k200"),
+           ("NCC", "rep/label/true/ncc_test"))
+SPLITS = {"test": ("train", "test"),
+          "validation": ("train[:80%]", "train[80%:]")}
+FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
+# method -> (config key of its one key coefficient, its values). Published
+# defaults: VICReg invariance 25, MVEB λ 0.01, SimCLR temperature 0.1;
+# BYOL's EMA base at this budget 0.99 (configs/compare_cpu.py), swept on
+# 1 − base.
+SWEEP = {
+    "vicreg": ("loss.sim_coeff", [25.0 * f for f in FACTORS]),
+    "mveb": ("loss.lambd", [0.01 * f for f in FACTORS]),
+    "simclr": ("loss.temperature", [0.1 * f for f in FACTORS]),
+    "byol": ("ema.base", [round(1 - 0.01 * f, 6) for f in FACTORS]),
+}
 
 
 def _define_flags():
@@ -34,64 +73,154 @@ def _define_flags():
   flags.DEFINE_list("methods", ["mveb", "vicreg", "sag_vicreg", "byol",
                                 "simclr", "ae"], "Methods (any of "
                     "configs/compare_cpu.py's, e.g. mae).")
+  flags.DEFINE_list("seeds", ["0"], "Seeds (cfg.seed).")
+  flags.DEFINE_enum("split", "test", list(SPLITS), "Where the probes score: "
+                    "test, or validation (the last 20% of train, held out "
+                    "of pretraining too).")
+  flags.DEFINE_bool("sweep", False, "Run each method of SWEEP over its "
+                    "coefficient's values.")
+  flags.DEFINE_string("tuned_from", None, "A --sweep run's results.json: "
+                      "run each method at its best validation value.")
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
   flags.mark_flag_as_required("workdir")
-
-
-COLUMNS = (("linear", "rep/label/true/linear_test"),
-           ("kNN k=20", "rep/label/true/knn_k20"),
-           ("kNN k=200", "rep/label/true/knn_k200"),
-           ("NCC", "rep/label/true/ncc_test"))
 
 
 def get_config(arg):
   return experiments.load_config("compare_cpu", arg)
 
 
-def run_all(workdir, datasets, methods, data_dir=None):
-  results = {}
-  for ds in datasets:
-    for m in methods:
-      cfg = get_config(f"{m},{ds}")
-      cfg.data.data_dir = data_dir
-      wd = str(epath.Path(workdir) / ds / m)
-      t = time.perf_counter()
-      train.train_and_evaluate(cfg, wd)
-      minutes = (time.perf_counter() - t) / 60
-      if m == methods[0]:
-        results[f"{ds}/random_init"] = eval_main.evaluate(wd, 0)[0]
-      r, _ = eval_main.evaluate(wd)
-      r["train_minutes"] = minutes
-      results[f"{ds}/{m}"] = r
-      print(f"{ds} {m}: " + ", ".join(
-          f"{name} {r[key]:.4f}" for name, key in COLUMNS), flush=True)
-  return results
+def cells(methods, sweep=False, tuned=None):
+  """[(cell name, method, {config key: value})]: the default of each method,
+  or SWEEP's values (methods without a sweep keep their default), or the
+  `tuned` {method: (key, value)}."""
+  out = []
+  for m in methods:
+    if sweep and m in SWEEP:
+      key, values = SWEEP[m]
+      out += [(f"{m}/{key}={v:g}", m, {key: v}) for v in values]
+    elif tuned and m in tuned:
+      key, v = tuned[m]
+      out.append((f"{m}/{key}={v:g}", m, {key: v}))
+    else:
+      out.append((m, m, {}))
+  return out
 
 
-def markdown(results, datasets):
-  lines = []
-  for ds in datasets:
-    lines += [f"\n{ds}\n", "| method | " + " | ".join(
+def best_values(sweep_results, dataset):
+  """{method: (key, value)} with the best mean validation linear accuracy
+  of a --sweep run on `dataset` (ties: the first value in SWEEP's order)."""
+  if sweep_results.get("split") != "validation":
+    raise ValueError("--tuned_from must be a --split=validation --sweep run "
+                     "(choosing on the test split would tune on the test "
+                     f"set); got split {sweep_results.get('split')!r}.")
+  best = {}
+  for cell, cols in sweep_results["summary"].get(dataset, {}).items():
+    if "=" not in cell:
+      continue
+    method, setting = cell.split("/", 1)
+    key, value = setting.split("=")
+    acc = cols["linear"]["mean"]
+    if method not in best or acc > best[method][0]:
+      best[method] = (acc, key, float(value))
+  return {m: (k, v) for m, (_, k, v) in best.items()}
+
+
+def configure(method, dataset, seed, overrides, split, data_dir=None):
+  cfg = get_config(f"{method},{dataset}")
+  cfg.seed = seed
+  cfg.data.data_dir = data_dir
+  cfg.data.train_split, cfg.data.eval_split = SPLITS[split]
+  for key, value in overrides.items():
+    node, path = cfg, key.split(".")
+    for part in path[:-1]:
+      node = node[part]
+    node[path[-1]] = type(node[path[-1]])(value)
+  return cfg
+
+
+def summarize(runs, datasets):
+  """{DS: {CELL: {column: {"mean", "std", "n"}}}} over the seeds of runs
+  named DS/CELL/seedS (DS may hold a "/": hierarchical_shapes/64)."""
+  groups = {}
+  for name, r in runs.items():
+    ds = max((d for d in datasets if name.startswith(d + "/")), key=len)
+    cell = name[len(ds) + 1:].rsplit("/", 1)[0]
+    groups.setdefault(ds, {}).setdefault(cell, []).append(r)
+  out = {}
+  for ds, by_cell in groups.items():
+    out[ds] = {}
+    for cell, rs in by_cell.items():
+      cols = {}
+      for col, key in COLUMNS + (("train min", "train_minutes"),):
+        v = np.array([r[key] for r in rs if r.get(key) is not None], float)
+        if v.size:
+          cols[col] = {"mean": float(v.mean()), "n": int(v.size),
+                       "std": float(v.std(ddof=1)) if v.size > 1 else None}
+      out[ds][cell] = cols
+  return out
+
+
+def markdown(summary, split):
+  lines = [f"(probes scored on the {split} split; mean ± std over seeds, "
+           "n = seeds)"]
+  for ds, by_cell in summary.items():
+    lines += [f"\n{ds}\n", "| cell | n | " + " | ".join(
         n for n, _ in COLUMNS) + " | train min |",
-              "|---" * (len(COLUMNS) + 2) + "|"]
-    for name, r in results.items():
-      if name.startswith(ds + "/"):
-        mins = r.get("train_minutes")
-        tail = f" | {mins:.1f} |" if mins is not None else " | - |"
-        lines.append(f"| {name.split('/')[1]} | " + " | ".join(
-            f"{r[k]:.3f}" for _, k in COLUMNS) + tail)
+              "|---" * (len(COLUMNS) + 3) + "|"]
+    for cell, cols in by_cell.items():
+      def fmt(c, digits=3):
+        if c not in cols:
+          return "-"
+        m, sd = cols[c]["mean"], cols[c]["std"]
+        return f"{m:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd else "")
+      n = max(c["n"] for c in cols.values())
+      lines.append(f"| {cell} | {n} | " + " | ".join(
+          fmt(c) for c, _ in COLUMNS) + f" | {fmt('train min', 1)} |")
   return "\n".join(lines)
+
+
+def run_all(workdir, datasets, methods, seeds=(0,), split="test",
+            sweep=False, tuned_from=None, data_dir=None):
+  root = epath.Path(workdir)
+  sweep_results = json.loads(epath.Path(tuned_from).read_text()) \
+      if tuned_from else None
+  out = {"split": split, "runs": {}}
+  for ds in datasets:
+    tuned = best_values(sweep_results, ds) if sweep_results else None
+    for seed in seeds:
+      for i, (cell, method, overrides) in enumerate(
+          cells(methods, sweep, tuned)):
+        cfg = configure(method, ds, int(seed), overrides, split, data_dir)
+        wd = str(root / ds / cell.replace("/", "_") / f"seed{seed}")
+        t = time.perf_counter()
+        train.train_and_evaluate(cfg, wd)
+        minutes = (time.perf_counter() - t) / 60
+        if i == 0:
+          out["runs"][f"{ds}/random_init/seed{seed}"] = \
+              eval_main.evaluate(wd, 0)[0]
+        r, _ = eval_main.evaluate(wd)
+        r["train_minutes"] = minutes
+        out["runs"][f"{ds}/{cell}/seed{seed}"] = r
+        print(f"{ds} {cell} seed {seed}: " + ", ".join(
+            f"{name} {r[key]:.4f}" for name, key in COLUMNS), flush=True)
+        out["summary"] = summarize(out["runs"], datasets)
+        for name, content in (("results.json", json.dumps(out, indent=1)),
+                              ("results.md", markdown(out["summary"],
+                                                      split))):
+          files.write_atomic(root / name, content)
+  return out
 
 
 def main(argv):
   del argv
-  results = run_all(FLAGS.workdir, FLAGS.datasets, FLAGS.methods,
-                    FLAGS.data_dir)
-  table = markdown(results, FLAGS.datasets)
-  for name, content in (("results.json", json.dumps(results, indent=1)),
-                        ("results.md", table)):
-    files.write_atomic(epath.Path(FLAGS.workdir) / name, content)
-  print(table)
+  if FLAGS.sweep and FLAGS.tuned_from:
+    raise app.UsageError("--sweep and --tuned_from exclude each other.")
+  if FLAGS.sweep and FLAGS.split != "validation":
+    raise app.UsageError("--sweep chooses hyperparameters: run it with "
+                         "--split=validation, never on the test split.")
+  out = run_all(FLAGS.workdir, FLAGS.datasets, FLAGS.methods, FLAGS.seeds,
+                FLAGS.split, FLAGS.sweep, FLAGS.tuned_from, FLAGS.data_dir)
+  print(markdown(out["summary"], FLAGS.split))
 
 
 if __name__ == "__main__":
