@@ -39,6 +39,9 @@ def _define_flags():
                        "the random initialization).")
   flags.DEFINE_string("evals", None, "Comma-separated evaluations; valid: "
                       + ", ".join(evals.EVALS) + ". Default: cfg.eval.cli.")
+  flags.DEFINE_string("compilation_cache", cli.default_compilation_cache(),
+                      "Persistent XLA compilation cache folder (local or "
+                      "gs://; empty: off).")
   flags.mark_flag_as_required("workdir")
 
 
@@ -99,6 +102,7 @@ def evaluate(workdir, step=None, names=None):
 def main(argv):
   del argv
   cli.quiet_library_logs(FLAGS.verbosity)
+  cli.use_compilation_cache(FLAGS.compilation_cache)
   if FLAGS.evals:  # checked before anything is loaded
     cli.report_errors(lambda: evals.parse(FLAGS.evals), "ssljax-eval")
   results, path = cli.report_errors(

@@ -47,6 +47,9 @@ flags.DEFINE_bool("multiprocess", False,
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 flags.DEFINE_integer("num_processes", None, "Processes in the job.")
 flags.DEFINE_integer("process_id", None, "This process' index.")
+flags.DEFINE_string("compilation_cache", cli.default_compilation_cache(),
+                    "Persistent XLA compilation cache folder (local or "
+                    "gs://; empty: off).")
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -65,6 +68,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   cli.quiet_library_logs(FLAGS.verbosity)
+  cli.use_compilation_cache(FLAGS.compilation_cache)
   initialize_distributed()
   cli.report_errors(lambda: train.train_and_evaluate(
       _CONFIG.value, FLAGS.workdir, override_config=FLAGS.override_config,

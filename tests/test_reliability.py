@@ -220,3 +220,22 @@ def test_dataset_errors_say_what_to_run(tmp_path):
   (tmp_path / "cifar10" / "3.0.2").mkdir(parents=True)  # a half-made folder
   with pytest.raises(ssljax.data.DatasetError, match="tfds build cifar10"):
     ssljax.data.load_source("cifar10", "train", str(tmp_path))
+
+
+def test_compilation_cache_fills_and_gives_the_same_run(data_dir, tmp_path):
+  cache = tmp_path / "xla_cache"
+  base = ([sys.executable, "-m", "ssljax.main"]
+          + helpers.tiny_flags(data_dir, num_steps=2)
+          + [f"--compilation_cache={cache}"])
+  env = _env()
+  del env["JAX_COMPILATION_CACHE_DIR"]  # the flag, not the tests' cache
+  for name in ("cold", "warm"):
+    subprocess.run(base + [f"--workdir={tmp_path / name}"], env=env,
+                   check=True, capture_output=True, timeout=600)
+    if name == "cold":
+      entries = sorted(os.listdir(cache))
+      assert entries  # the train step compiles in more than a second
+  # The warm run loaded the cold run's programs and computed the same.
+  assert sorted(os.listdir(cache)) == entries
+  loss = lambda name: [r["loss"] for r in _rows(tmp_path / name)]
+  assert loss("cold") == loss("warm") and len(loss("cold")) == 2
