@@ -58,6 +58,10 @@ EXTRAS = {
         "scipy>=1.17",
     ] + GCS + NOTEBOOK_RUN,
     "notebooks": ["jupyterlab>=4.0", "matplotlib>=3.10"] + NOTEBOOK_RUN,
+    # The PyTorch references of benchmarks/train_step.py and losses.py
+    # (--torch); on Linux PyPI's torch pulls CUDA wheels, the CPU build is
+    # on https://download.pytorch.org/whl/cpu.
+    "bench": ["torch>=2.13"],
 }
 
 setuptools.setup(
