@@ -27,8 +27,15 @@ def schedule(cfg, global_batch, total_steps, steps_per_epoch):
 
 
 def kernel_mask(params):
-  """True for weight matrices / conv kernels, False for biases and norms."""
-  return jax.tree.map(lambda p: p.ndim > 1, params)
+  """True for weight matrices / conv kernels (and tokens), False for biases
+  and norm parameters: what weight decay and LARS adaptation apply to, as
+  the reference codes exclude 1-D parameters and every `.bias`. By name as
+  well as rank because Flax stores attention biases as [heads, head_dim]."""
+  def is_kernel(path, p):
+    last = path[-1]
+    name = getattr(last, "key", getattr(last, "name", None))
+    return p.ndim > 1 and name != "bias"
+  return jax.tree_util.tree_map_with_path(is_kernel, params)
 
 
 def make(cfg, global_batch, total_steps, steps_per_epoch):

@@ -56,3 +56,21 @@ def test_every_optimizer_decreases_a_quadratic(name):
 def test_unknown_optimizer():
   with pytest.raises(ValueError, match="valid: lars, adamw, sgd"):
     optim.make(_cfg(name="lamb"), 256, 10, 1)
+
+
+def test_kernel_mask_excludes_vit_attention_biases():
+  import jax  # pylint: disable=g-import-not-at-top
+  from ssljax import models  # pylint: disable=g-import-not-at-top
+  net = models.build("vit_tiny", patch_size=4, image_size=16)
+  params = jax.eval_shape(net.init, jax.random.key(0),
+                          jnp.zeros((1, 16, 16, 3)))["params"]
+  flat = {"/".join(str(getattr(k, "key", k)) for k in path): (p.ndim, m)
+          for (path, p), m in zip(
+              jax.tree_util.tree_flatten_with_path(params)[0],
+              jax.tree.leaves(optim.kernel_mask(params)))}
+  biases = {k: v for k, v in flat.items() if k.endswith("/bias")}
+  assert any(ndim == 2 for ndim, _ in biases.values())  # [heads, head_dim]
+  assert not any(m for _, m in biases.values())
+  assert all(m == (ndim > 1) for k, (ndim, m) in flat.items()
+             if not k.endswith("/bias"))
+  assert any(m for _, m in flat.values())
