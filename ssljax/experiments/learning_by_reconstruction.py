@@ -250,15 +250,17 @@ def plot(results, out_dir):
       _save(fig, out_dir / f"{stem}_alignment.png")
     if res.get("training"):
       fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-      for run, r in res["training"].items():
-        c = r["curve"]
-        a1.plot([p["step"] for p in c], [p["linear"] for p in c], "o-",
+      for i, (run, r) in enumerate(res["training"].items()):
+        c, color = r["curve"], f"C{i}"  # one colour per run, both panels
+        steps = [p["step"] for p in c]
+        a1.plot(steps, [p["linear"] for p in c], "o-", color=color,
                 label=run)
+        a1.plot(steps, [p["knn"] for p in c], "--", color=color)
         rl = [(p["step"], p["recon_loss"]) for p in c if p.get("recon_loss")]
         if rl:
           a2.plot([s for s, _ in rl], [v / rl[0][1] for _, v in rl], "o-",
-                  label=run)
-      a1.set(xlabel="step", ylabel="linear probe accuracy",
+                  color=color, label=run)
+      a1.set(xlabel="step", ylabel="accuracy (solid linear, dashed kNN)",
              title=f"{ds}: perception")
       a2.set(xlabel="step", ylabel="train loss / first logged",
              title="reconstruction")
