@@ -29,8 +29,8 @@
 # dataset still running is skipped.
 #
 # The committed outputs are from the experiment's default run on this
-# repository's 2-core CPU (seed 0): all three parts on both datasets,
-# except MAE's training run on mnist5k (not run yet). The README's
+# repository's 2-core CPU (seed 0): all three parts on both datasets.
+# The README's
 # "Learning by reconstruction: the experiment" reads the same numbers.
 
 # %% tags=["parameters"]
