@@ -130,11 +130,7 @@ def configure(method, dataset, seed, overrides, split, data_dir=None):
   cfg.seed = seed
   cfg.data.data_dir = data_dir
   cfg.data.train_split, cfg.data.eval_split = SPLITS[split]
-  for key, value in overrides.items():
-    node, path = cfg, key.split(".")
-    for part in path[:-1]:
-      node = node[part]
-    node[path[-1]] = type(node[path[-1]])(value)
+  cfg.update_from_flattened_dict(overrides)  # type-checked, dotted keys
   return cfg
 
 

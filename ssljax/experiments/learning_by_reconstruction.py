@@ -161,11 +161,7 @@ def run_config(run, dataset):
   cfg = experiments.load_config("compare_cpu",
                                 f"{method},{dataset.split('/')[0]}")
   cfg.data.dataset = dataset
-  for key, value in overrides.items():
-    node, leaf = cfg, key.split(".")
-    for part in leaf[:-1]:
-      node = node[part]
-    node[leaf[-1]] = value
+  cfg.update_from_flattened_dict(overrides)
   cfg.data.data_dir = FLAGS.data_dir
   if FLAGS.batch_size:
     cfg.batch_size = FLAGS.batch_size
