@@ -24,9 +24,13 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import jax.numpy as jnp
+from jax.experimental import multihost_utils
 from ml_collections import config_flags
+import numpy as np
 
 from ssljax import cli
+from ssljax.data import pipeline
 from ssljax import train
 from ssljax import validate
 
@@ -62,6 +66,36 @@ def initialize_distributed():
     logging.info("Process %d of %d, %d local / %d global devices.",
                  jax.process_index(), jax.process_count(),
                  jax.local_device_count(), jax.device_count())
+    connect_cpu_collectives()
+
+
+def connect_cpu_collectives():
+  """Open the CPU collectives' connections between processes now.
+
+  On CPU, XLA's Gloo collectives connect the processes at the first program
+  that reduces over all devices, and give up if a peer is not there within
+  30 s. Processes drift apart by more than that before the first train step
+  when a shared machine makes one compile or load data slower (seen in CI:
+  "Gloo context initialization failed: GetKeyValue() timed out"). Right
+  after `jax.distributed.initialize` they are in step, so one small sum
+  over the training mesh and one host gather here open the connections
+  that every later program over the same device groups reuses, whose
+  operations then wait for slow peers as long as needed. GPU (NCCL) and
+  TPU (ICI) need none of this.
+  """
+  if jax.process_count() == 1 or jax.default_backend() != "cpu":
+    return
+  mesh = pipeline.make_mesh()
+  ones = pipeline.to_global(np.ones(jax.local_device_count(), np.float32),
+                            mesh)
+  total = jax.jit(jnp.sum, out_shardings=jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec()))(ones)
+  if int(total) != jax.device_count():
+    raise RuntimeError(f"Collectives across {jax.process_count()} processes "
+                       f"summed {int(total)} ones, not {jax.device_count()}.")
+  # Host-to-host gathers (orbax's barriers, process_allgather) pair each
+  # process's k-th devices: other groups, opened here too.
+  multihost_utils.sync_global_devices("ssljax: connect collectives")
 
 
 def main(argv):

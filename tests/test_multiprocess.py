@@ -1,4 +1,5 @@
-"""A 2-process run on localhost (CPU collectives) matches the 1-process run."""
+"""A 2-process run on localhost (CPU collectives) matches the 1-process run,
+even when one process falls behind the other."""
 import json
 import os
 import socket
@@ -29,16 +30,34 @@ def _free_port():
     return s.getsockname()[1]
 
 
+# ssljax-train whose process 1 starts training 40 s after process 0: longer
+# than the 30 s for which XLA's CPU (Gloo) collectives wait for a peer to
+# connect. A loaded machine makes processes drift as far (CI did); the run
+# must survive it (`ssljax.main.connect_cpu_collectives`).
+_LATE_PROCESS_1 = """
+import sys, time
+from ssljax import main, train
+start = train.train_and_evaluate
+def late(*args, **kwargs):
+  if main.jax.process_index() == 1:
+    time.sleep(40)
+  return start(*args, **kwargs)
+train.train_and_evaluate = late
+main.run()
+"""
+
+
 def test_two_processes_match_one_process(data_dir, tmp_path):
-  cmd = [sys.executable, "-m", "ssljax.main"] + helpers.tiny_flags(data_dir)
+  flags = helpers.tiny_flags(data_dir)
   one = str(tmp_path / "one")
-  subprocess.run(cmd + [f"--workdir={one}"], env=_env(4), check=True,
-                 timeout=600)
+  subprocess.run([sys.executable, "-m", "ssljax.main"] + flags
+                 + [f"--workdir={one}"], env=_env(4), check=True, timeout=600)
   two = str(tmp_path / "two")
   addr = f"localhost:{_free_port()}"
   procs = [subprocess.Popen(
-      cmd + [f"--workdir={two}", f"--coordinator_address={addr}",
-             "--num_processes=2", f"--process_id={i}"], env=_env(2))
+      [sys.executable, "-c", _LATE_PROCESS_1] + flags
+      + [f"--workdir={two}", f"--coordinator_address={addr}",
+         "--num_processes=2", f"--process_id={i}"], env=_env(2))
            for i in range(2)]
   assert [p.wait(timeout=600) for p in procs] == [0, 0]
   a, b = _losses(one), _losses(two)
