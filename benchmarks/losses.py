@@ -4,7 +4,7 @@
 
 VICReg over n ∈ {256, 1024, 4096} and d ∈ {2048, 8192}; then the MVEB
 entropy term (normalize -> vmf_score -> surrogate E, forward + backward
-w.r.t. the un-normalized z) for n ∈ {128, 256, 1024, 4096}, d = 2048, with
+w.r.t. the un-normalized z) for n ∈ {128, 256, 1024, 4096}, d = 2048 (and n = 1024, d = 8192), with
 a naive JAX version (full sort for τ, general LU solve) for comparison. FLOPs count the
 matrix products only (the rest is O(nd)): with the n×n Gram (n < d) the
 forward costs 2·n²·d per view for ZcZcᵀ, the backward 2× that; with the d×d
@@ -30,7 +30,8 @@ flags.DEFINE_bool("torch", False, "Also time the PyTorch reference.")
 flags.DEFINE_list("sizes", ["256x2048", "256x8192", "1024x2048", "1024x8192",
                             "4096x2048", "4096x8192"], "n x d pairs.")
 flags.DEFINE_list("mveb_sizes", ["128x2048", "256x2048", "1024x2048",
-                                 "4096x2048"], "n x d pairs for MVEB.")
+                                 "1024x8192", "4096x2048"],
+                  "n x d pairs for MVEB.")
 FLAGS = flags.FLAGS
 
 

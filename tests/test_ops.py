@@ -34,8 +34,10 @@ def vmf_score_reference(z, eta=0.01, min_tau=0.1):
   return -np.linalg.solve(k + eta * np.eye(n), g), tau
 
 
+# n ≥ d solves for g; n < d solves for diag(K1/τ), then multiplies by z.
 @pytest.mark.parametrize("n,d,spread", [(64, 8, 1.0), (128, 32, 1.0),
-                                        (50, 16, 0.05)])
+                                        (50, 16, 0.05), (32, 96, 1.0),
+                                        (40, 64, 0.02)])
 def test_vmf_score_matches_reference(n, d, spread):
   rng = np.random.default_rng(d)
   z = _unit(np.eye(d)[0] + spread * rng.normal(size=(n, d)))
