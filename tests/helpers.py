@@ -151,3 +151,67 @@ def fake_rd_results(path, deltas=(0.05, 0.1), lambdas=(0.01, 0.1)):
     json.dump({"toy": toy, "mnist": mnist,
                "minutes": {"toy": 1.0, "mnist": 1.0}}, f)
   return path
+
+
+# The result names ssljax.experiments.sag_vicreg's evaluations produce for a
+# full run (EVALS with coarse_label_keys coarse_label, super_label).
+SAG_LEVEL_METRICS = ("agglo_ari", "agglo_nmi", "agglo_ri", "kmeans_ari",
+                     "kmeans_nmi", "kmeans_ri", "knn_k20", "knn_k200",
+                     "linear_test", "linear_train", "ncc_test", "ncc_train")
+SAG_TREE_METRICS = ("cophenetic_correlation", "kendall", "spearman",
+                    "tree_cophenetic_correlation")
+
+
+def _sag_metrics(kinds, value):
+  out = {}
+  for kind in kinds:
+    out[f"rep/-/{'-' if kind == 'true' else kind}/spectral_gs"] = value("sgs")
+    out.update({f"rep/{lv}/{kind}/{m}": value(m) for m in SAG_LEVEL_METRICS
+                for lv in ("label", "coarse_label", "super_label")})
+    out.update({f"rep/tree/{kind}/{m}": value(m) for m in SAG_TREE_METRICS})
+  return out
+
+
+def fake_sag_results(out_dir):
+  """OUT_DIR/results.json in ssljax.experiments.sag_vicreg's schema, as a
+  run leaves it half-way: full runs of vicreg, sag_vicreg and the random
+  init at seeds 0 and 1; unseen runs of vicreg at both seeds and of
+  sag_vicreg and the random init at seed 0 only. Made-up values: in the
+  full runs SAG-VICReg's global metrics are 0.2 above VICReg's (seed spread
+  0.01) at the same local accuracy."""
+  import json  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from ssljax.experiments import sag_vicreg  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  local = ("knn", "linear", "ncc")
+  base = {"random_init": 0.1, "vicreg": 0.4, "sag_vicreg": 0.4}
+  fine = np.arange(24)
+  runs = {}
+  for name in ("full/vicreg/seed0", "full/sag_vicreg/seed0",
+               "full/random_init/seed0", "full/vicreg/seed1",
+               "full/sag_vicreg/seed1", "full/random_init/seed1",
+               "unseen/vicreg/seed0", "unseen/sag_vicreg/seed0",
+               "unseen/random_init/seed0", "unseen/vicreg/seed1"):
+    group, method, seed = name.split("/")
+    jitter = 0.01 * int(seed[4:])
+    value = lambda m: base[method] + jitter + (0.2 * (
+        method == "sag_vicreg" and group == "full"
+        and not m.startswith(local)))
+    kinds = ("true",) if group == "full" else ("true", "unseen", "seen")
+    runs[name] = {
+        "metrics": _sag_metrics(kinds, value),
+        "centroids": {"fine": fine.tolist(), "coarse": (fine // 4).tolist(),
+                      "super": (fine // 12).tolist(),
+                      "mean": rng.normal(size=(24, 8)).round(5).tolist()},
+        "eval_minutes": 0.5}
+    if method != "random_init":
+      runs[name]["train_minutes"] = 6.0
+  results = {"setup": {"dataset": "hierarchical_shapes", "train_steps": None,
+                       "batch_size": None, "holdout_key": "coarse_label",
+                       "holdout_classes": [2, 5]},
+             "runs": runs, "summary": sag_vicreg.aggregate(runs)}
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, "results.json")
+  with open(path, "w") as f:
+    json.dump(results, f)
+  return path

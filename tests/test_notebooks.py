@@ -19,7 +19,7 @@ NOTEBOOKS = os.path.join(helpers.ROOT, "notebooks")
 # What the notebooks' parameter cells read.
 ENV = {"quickstart": "SSLJAX_WORKDIR", "reverse_ssl": "SSLJAX_REVERSE_SSL",
        "learning_by_reconstruction": "SSLJAX_LBR",
-       "rate_distortion": "SSLJAX_RD"}
+       "rate_distortion": "SSLJAX_RD", "sag_vicreg": "SSLJAX_SAG"}
 CHECK = "import sys; print(sys.executable, end='')"
 
 
@@ -106,3 +106,20 @@ def test_rate_distortion(monkeypatch, tmp_path):
   text = _text(nb)
   assert "| rdae | 1.00e-03 | 0.250 | 1.00 |" in text
   assert "energy_landscape.png: not next to the results" in text
+
+
+def test_sag_vicreg(monkeypatch, tmp_path):
+  path = helpers.fake_sag_results(str(tmp_path / "run"))
+  nb = _run("sag_vicreg", monkeypatch, tmp_path, {"SSLJAX_SAG": path})
+  # bar charts and centroids of both groups, per-seed pairs of both groups
+  assert _images(nb) == 6
+  text = _text(nb)
+  assert "| unseen | SAG-VICReg | ✓ | · | · |" in text
+  assert "missing: full/simclr/seed0" in text
+  assert "| SAG-VICReg | 0.605 ± 0.007 |" in text  # the experiment's table
+  assert "| SGS | 0.400 → 0.600 (+0.200) |" in text
+  assert "| (1) | linear | Δ within ± spread | 0.405 | 0.405 | +0.000 |" in text
+  assert ("**(1) better global semantics at similar local accuracy**: holds "
+          "(2 seeds: 0, 1; 12 of 12 conditions met)") in text
+  assert ("**(2) better on unseen clusters**: undetermined (fewer than 2 "
+          "seeds: 1 with both methods in unseen)") in text

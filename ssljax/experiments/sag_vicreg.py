@@ -100,6 +100,10 @@ from ssljax import train
 from ssljax.data import hierarchical_shapes as hs
 
 METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb")
+# The defaults of --unseen_methods and --seeds: the notebook names the cells
+# of a default run that a results.json lacks.
+UNSEEN_METHODS = ("vicreg", "sag_vicreg")
+SEEDS = (0, 1, 2)
 NAMES = {"random_init": "random init", "vicreg": "VICReg",
          "sag_vicreg": "SAG-VICReg", "simclr": "SimCLR", "byol": "BYOL",
          "mveb": "MVEB"}
@@ -114,9 +118,9 @@ def _define_flags():
   # beside the other experiments, which define --workdir too.
   flags.DEFINE_string("workdir", None, "Output directory.")
   flags.DEFINE_list("methods", list(METHODS), "Methods of the full runs.")
-  flags.DEFINE_list("unseen_methods", ["vicreg", "sag_vicreg"],
+  flags.DEFINE_list("unseen_methods", list(UNSEEN_METHODS),
                     "Methods of the held-out-class runs (may be empty).")
-  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (cfg.seed).")
+  flags.DEFINE_list("seeds", [str(s) for s in SEEDS], "Seeds (cfg.seed).")
   flags.DEFINE_string("dataset", "hierarchical_shapes", "TFDS name (a "
                       "config of hierarchical_shapes, e.g. "
                       "hierarchical_shapes/32_small for smoke tests).")
@@ -348,39 +352,54 @@ def bar_charts(summary, out_dir):
   bar), grouped by level for the per-level metrics."""
   paths = []
   for group, ms in summary.items():
-    order = _order(ms)
-    seeds = max(v["n"] for m in order for v in ms[m].values())
+    n = len(ms)
     for _, col, slug, keys in metrics(group):
-      keys = [k for k in keys if any(k in ms[m] for m in order)]
+      keys = present(ms, keys)
       if not keys:
         continue
-      single = len(keys) == 1
       fig, ax = plt.subplots(figsize=(
-          (2.5 + 0.7 * len(order)) if single
-          else min(12.0, 3.5 + 0.4 * len(order) * len(keys)), 3.6))
-      width = 0.8 if single else 0.8 / len(order)
-      for i, m in enumerate(order):
-        st = [ms[m].get(k) for k in keys]
-        xs = (np.array([i]) if single else np.arange(len(keys))
-              + (i - (len(order) - 1) / 2) * width)
-        ax.bar(xs, [v["mean"] if v else np.nan for v in st], width,
-               yerr=[(v["std"] or 0.0) if v else 0.0 for v in st],
-               capsize=3, label=NAMES.get(m, m), color=_color(m),
-               edgecolor="0.3" if m == "random_init" else None,
-               hatch="//" if m == "random_init" else None)
-      if single:
-        ax.set_xticks(np.arange(len(order)),
-                      [NAMES.get(m, m) for m in order], rotation=30,
-                      ha="right")
-      else:
-        ax.set_xticks(np.arange(len(keys)), [_level_of(k) for k in keys])
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-      ax.axhline(0, color="k", lw=0.5)
-      where = "all classes" if group == "full" else "held-out classes"
-      ax.set_title(f"{col}, {where}\n(mean ± std over {seeds} seed"
-                   f"{'s' if seeds > 1 else ''})", fontsize=9)
+          (2.5 + 0.7 * n) if len(keys) == 1
+          else min(12.0, 3.5 + 0.4 * n * len(keys)), 3.6))
+      draw_bars(ax, ms, group, col, keys)
       paths.append(_save(fig, out_dir / f"{group}_{slug}.png"))
   return paths
+
+
+def present(ms, keys):
+  """The result keys of `keys` that some method of `ms` (summary[group])
+  has."""
+  return [k for k in keys if any(k in v for v in ms.values())]
+
+
+def draw_bars(ax, ms, group, col, keys, legend=True):
+  """Metric `col` of `group` on `ax`: a bar per method of `ms`
+  (summary[group]; mean, ± std error bar), grouped by level when `keys`
+  holds one key per level (the legend then names the methods)."""
+  order = _order(ms)
+  seeds = max(v["n"] for m in order for v in ms[m].values())
+  single = len(keys) == 1
+  width = 0.8 if single else 0.8 / len(order)
+  for i, m in enumerate(order):
+    st = [ms[m].get(k) for k in keys]
+    xs = (np.array([i]) if single else np.arange(len(keys))
+          + (i - (len(order) - 1) / 2) * width)
+    ax.bar(xs, [v["mean"] if v else np.nan for v in st], width,
+           yerr=[(v["std"] or 0.0) if v else 0.0 for v in st],
+           capsize=3, label=NAMES.get(m, m), color=_color(m),
+           edgecolor="0.3" if m == "random_init" else None,
+           hatch="//" if m == "random_init" else None)
+  if single:
+    ax.set_xticks(np.arange(len(order)),
+                  [NAMES.get(m, m) for m in order], rotation=30,
+                  ha="right")
+  else:
+    ax.set_xticks(np.arange(len(keys)), [_level_of(k) for k in keys])
+    if legend:
+      ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+  ax.axhline(0, color="k", lw=0.5)
+  where = "all classes" if group == "full" else "held-out classes"
+  ax.set_title(f"{col}, {where}\n(mean ± std over {seeds} seed"
+               f"{'s' if seeds > 1 else ''})", fontsize=9)
 
 
 def _color(method):
@@ -403,8 +422,10 @@ def pca_2d(mean_cd):
           np.pad(share[:2], (0, pad)))
 
 
-def centroid_figure(runs, group, out_dir, holdout=None):
-  """VICReg and SAG-VICReg (those run) side by side, lowest seed."""
+def centroid_figure(runs, group, holdout=None):
+  """The figure of VICReg and SAG-VICReg (those run) side by side, lowest
+  seed; None when neither has centroids in `group`. holdout: (label key,
+  class ids) drawn hollow."""
   panels = []
   for m in ("vicreg", "sag_vicreg"):
     names = sorted((n for n in runs if n.startswith(f"{group}/{m}/seed")
@@ -443,8 +464,7 @@ def centroid_figure(runs, group, out_dir, holdout=None):
   fig.suptitle("Fine-class centroids of the test representation (PCA)"
                + ("; hollow: held out of pretraining" if holdout else ""),
                fontsize=9)
-  suffix = "" if group == "full" else "_unseen"
-  return _save(fig, out_dir / f"centroids{suffix}.png")
+  return fig
 
 
 def plot(results, out_dir):
@@ -452,9 +472,10 @@ def plot(results, out_dir):
   s = results["setup"]
   for group, holdout in (("full", None), ("unseen", (
       s["holdout_key"], s["holdout_classes"]))):
-    p = centroid_figure(results["runs"], group, out_dir, holdout)
-    if p:
-      paths.append(p)
+    fig = centroid_figure(results["runs"], group, holdout)
+    if fig:
+      suffix = "" if group == "full" else "_unseen"
+      paths.append(_save(fig, out_dir / f"centroids{suffix}.png"))
   return paths
 
 
