@@ -23,9 +23,8 @@ import tempfile
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 
-from ssljax import models
+import timing  # benchmarks/timing.py
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
 import quickstart  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -37,18 +36,8 @@ FLAGS = flags.FLAGS
 
 def trunk_grad():
   c = quickstart.get_config()
-  x = np.random.default_rng(1).standard_normal(
-      (c.batch_size, c.data.image_size, c.data.image_size, 3)).astype(
-          np.float32)
-  enc = models.from_config(c.model)
-  v = enc.init(jax.random.PRNGKey(0), x[:2])
-
-  def loss(p, x):
-    (rep, _), new = enc.apply({"params": p, "batch_stats": v["batch_stats"]},
-                              x, train=True, mutable=["batch_stats"])
-    return rep.sum(), new
-  grad = jax.jit(jax.grad(loss, has_aux=True))
-  return grad, (v["params"], x), c.batch_size
+  loss, params, x = timing.trunk_loss(c)
+  return jax.jit(jax.grad(loss, has_aux=True)), (params, x), c.batch_size
 
 
 def op_times(fn, args, repeats):

@@ -1,7 +1,12 @@
-"""Timing helper shared by the benchmark scripts (run as `python
+"""Helpers shared by the benchmark scripts (run as `python
 benchmarks/NAME.py`, so this folder is on sys.path)."""
 
 import time
+
+import jax
+import numpy as np
+
+from ssljax import models
 
 
 def best_time(fn, repeats):
@@ -14,3 +19,20 @@ def best_time(fn, repeats):
     fn()
     times.append(time.perf_counter() - t)
   return min(times)
+
+
+def trunk_loss(c):
+  """(loss(params, x) -> (sum of the representation, new BN stats), params,
+  x): the encoder of config `c` alone on one view of its batch (random
+  float32 images), train-mode BatchNorm."""
+  size = c.data.image_size
+  x = np.random.default_rng(1).standard_normal(
+      (c.batch_size, size, size, 3)).astype(np.float32)
+  enc = models.from_config(c.model)
+  v = enc.init(jax.random.PRNGKey(0), x[:2])
+
+  def loss(p, x):
+    (rep, _), new = enc.apply({"params": p, "batch_stats": v["batch_stats"]},
+                              x, train=True, mutable=["batch_stats"])
+    return rep.sum(), new
+  return loss, v["params"], x

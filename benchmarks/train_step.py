@@ -39,9 +39,9 @@ from absl import flags
 import jax
 import numpy as np
 
-from ssljax import models
 from ssljax import train
 from ssljax.data import pipeline
+import timing  # benchmarks/timing.py
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
 import quickstart  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -124,21 +124,12 @@ def trunk_ms(c):
   """{(framework, pass): ms} for the encoder alone on one view."""
   import torch  # pylint: disable=g-import-not-at-top
   import torch_reference  # pylint: disable=g-import-not-at-top
-  size = c.data.image_size
-  x = np.random.default_rng(1).standard_normal(
-      (c.batch_size, size, size, 3)).astype(np.float32)
-  enc = models.from_config(c.model)
-  v = enc.init(jax.random.PRNGKey(0), x[:2])
-
-  def loss(p, x):
-    (rep, _), new = enc.apply({"params": p, "batch_stats": v["batch_stats"]},
-                              x, train=True, mutable=["batch_stats"])
-    return rep.sum(), new
+  loss, params, x = timing.trunk_loss(c)
   fwd, grad = jax.jit(loss), jax.jit(jax.grad(loss, has_aux=True))
   out = {("ssljax", "forward"): median_ms(
-      lambda: jax.block_until_ready(fwd(v["params"], x))),
+      lambda: jax.block_until_ready(fwd(params, x))),
          ("ssljax", "forward+backward"): median_ms(
-             lambda: jax.block_until_ready(grad(v["params"], x)))}
+             lambda: jax.block_until_ready(grad(params, x)))}
   tenc = torch_reference.build_encoder(c.model).to(
       memory_format=torch_format()).train()
   xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(
