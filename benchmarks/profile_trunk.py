@@ -35,9 +35,11 @@ FLAGS = flags.FLAGS
 
 
 def trunk_grad():
+  """(the compiled gradient of the trunk's loss, its arguments, batch)."""
   c = quickstart.get_config()
   loss, params, x = timing.trunk_loss(c)
-  return jax.jit(jax.grad(loss, has_aux=True)), (params, x), c.batch_size
+  grad = jax.jit(jax.grad(loss, has_aux=True)).lower(params, x).compile()
+  return grad, (params, x), c.batch_size
 
 
 def op_times(fn, args, repeats):
@@ -67,18 +69,14 @@ def op_times(fn, args, repeats):
 def main(_):
   grad, args, batch = trunk_grad()
   ms = op_times(grad, args, FLAGS.repeats)
-  hlo = grad.lower(*args).compile().as_text()
-  shape = {}
+  hlo = grad.as_text()  # the program just timed, after XLA's passes
+  shape, dims = {}, {}
   for name in ms:
-    m = re.search(r"%" + re.escape(name) + r" = (\w+\[[\d,]*\])", hlo)
+    m = re.search(r"%" + re.escape(name) + r" = (\w+\[([\d,]*)\])", hlo)
     shape[name] = m.group(1) if m else "?"
+    dims[name] = [int(d) for d in m.group(2).split(",") if d] if m else []
 
-  def dims(s):
-    return [int(d) for d in re.findall(r"\d+", s.split("[", 1)[1])] if (
-        "[" in s) else []
-
-  def is_kernel(s):  # [Cout, kh, kw, Cin]: a filter gradient
-    d = dims(s)
+  def is_kernel(d):  # [Cout, kh, kw, Cin]: a filter gradient
     return len(d) == 4 and d[1] == d[2] and d[1] <= 7 and d[0] != batch
 
   total = sum(ms.values())
@@ -89,10 +87,10 @@ def main(_):
         f"({FLAGS.repeats} traced calls)")
   for kind, t in kinds.most_common(8):
     print(f"  {kind:32s} {t:8.1f} ms  {100 * t / total:5.1f}%")
-  dw = sum(t for n, t in ms.items() if is_kernel(shape[n]))
+  dw = sum(t for n, t in ms.items() if is_kernel(dims[n]))
   # The transposes that feed the filter gradients move the batch axis last.
   tr = sum(t for n, t in ms.items() if n.startswith("transpose")
-           and len(dims(shape[n])) == 4 and dims(shape[n])[-1] == batch)
+           and len(dims[n]) == 4 and dims[n][-1] == batch)
   print(f"  filter-gradient convolutions     {dw:8.1f} ms  "
         f"{100 * dw / total:5.1f}%")
   print(f"  transposes to batch-last layout  {tr:8.1f} ms  "

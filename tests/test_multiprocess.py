@@ -35,11 +35,12 @@ def _free_port():
 # connect. A loaded machine makes processes drift as far (CI did); the run
 # must survive it (`ssljax.main.connect_cpu_collectives`).
 _LATE_PROCESS_1 = """
-import sys, time
+import time
+import jax
 from ssljax import main, train
 start = train.train_and_evaluate
 def late(*args, **kwargs):
-  if main.jax.process_index() == 1:
+  if jax.process_index() == 1:
     time.sleep(40)
   return start(*args, **kwargs)
 train.train_and_evaluate = late
