@@ -31,8 +31,9 @@
 # Set `WORKDIR` (the workdir or its results.json) or `SSLJAX_SAG`; a run
 # still going is read as far as it got.
 #
-# The committed outputs are from the experiment's default run on this
-# repository's 2-core CPU; section 1 says which cells it had finished.
+# The committed outputs are from the run reported in docs/sag_vicreg.md
+# (default settings, not every cell run) on this repository's 2-core CPU;
+# section 1 says which cells it had finished.
 # docs/sag_vicreg.md is the experiment's write-up.
 
 # %% tags=["parameters"]
