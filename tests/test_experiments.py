@@ -177,6 +177,13 @@ def test_compare_methods_cells_and_tuning_choose_on_validation_only():
   assert names == [f"mveb/loss.lambd={v:g}" for v in
                    (0.001, 0.003, 0.01, 0.03, 0.1)] + ["ae"]
   assert compare_methods.SWEEP["byol"][1] == [0.999, 0.997, 0.99, 0.97, 0.9]
+  coarse = compare_methods.cells(["simclr", "byol"], sweep=True,
+                                 factors=(0.1, 1, 10))
+  assert [c[0] for c in coarse] == [
+      "simclr/loss.temperature=0.01", "simclr/loss.temperature=0.1",
+      "simclr/loss.temperature=1", "byol/ema.base=0.999",
+      "byol/ema.base=0.99", "byol/ema.base=0.9"]
+  assert coarse[0][2] == {"loss.temperature": 0.01}
   sweep = {"split": "validation", "summary": {"ds": {
       "mveb/loss.lambd=0.01": {"linear": {"mean": 0.5}},
       "mveb/loss.lambd=0.1": {"linear": {"mean": 0.7}},

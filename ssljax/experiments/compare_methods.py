@@ -25,10 +25,10 @@ it goes.
 --split=validation pretrains and fits the probes on the first 80% of the
 train split and scores on the last 20% (`train[:80%]` / `train[80%:]`):
 hyperparameters are chosen there, never on the test split. --sweep runs
-each method over SWEEP, one coefficient per method, the same five factors
-(0.1, 0.3, 1, 3, 10) around its published default for every method (for
-BYOL's EMA base, on 1 − base), so no method gets a finer search than
-another. --tuned_from reads such a sweep's results.json and runs each method
+each method over one coefficient (DEFAULTS), at the same factors of its
+published default for every method (--factors, default 0.1, 0.3, 1, 3,
+10; for BYOL's EMA base, of 1 − base), so no method gets a finer search
+than another. --tuned_from reads such a sweep's results.json and runs each method
 at the value with the best mean validation linear-probe accuracy.
 """
 
@@ -53,16 +53,24 @@ COLUMNS = (("linear", "rep/label/true/linear_test"),
 SPLITS = {"test": ("train", "test"),
           "validation": ("train[:80%]", "train[80%:]")}
 FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
-# method -> (config key of its one key coefficient, its values). Published
+# method -> (config key of its one key coefficient, its default). Published
 # defaults: VICReg invariance 25, MVEB λ 0.01, SimCLR temperature 0.1;
 # BYOL's EMA base at this budget 0.99 (configs/compare_cpu.py), swept on
 # 1 − base.
-SWEEP = {
-    "vicreg": ("loss.sim_coeff", [25.0 * f for f in FACTORS]),
-    "mveb": ("loss.lambd", [0.01 * f for f in FACTORS]),
-    "simclr": ("loss.temperature", [0.1 * f for f in FACTORS]),
-    "byol": ("ema.base", [round(1 - 0.01 * f, 6) for f in FACTORS]),
-}
+DEFAULTS = {"vicreg": ("loss.sim_coeff", 25.0), "mveb": ("loss.lambd", 0.01),
+            "simclr": ("loss.temperature", 0.1), "byol": ("ema.base", 0.99)}
+
+
+def sweep_values(method, factors=FACTORS):
+  """(config key, [values]): `method`'s default times each factor (for
+  BYOL's EMA base, 1 − base times each factor)."""
+  key, default = DEFAULTS[method]
+  if key == "ema.base":
+    return key, [round(1 - (1 - default) * f, 6) for f in factors]
+  return key, [round(default * f, 9) for f in factors]
+
+
+SWEEP = {m: sweep_values(m) for m in DEFAULTS}
 
 
 def _define_flags():
@@ -79,6 +87,9 @@ def _define_flags():
                     "of pretraining too).")
   flags.DEFINE_bool("sweep", False, "Run each method of SWEEP over its "
                     "coefficient's values.")
+  flags.DEFINE_list("factors", [f"{f:g}" for f in FACTORS], "--sweep: the "
+                    "factors of each method's default (the same for every "
+                    "method).")
   flags.DEFINE_string("tuned_from", None, "A --sweep run's results.json: "
                       "run each method at its best validation value.")
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
@@ -89,14 +100,14 @@ def get_config(arg):
   return experiments.load_config("compare_cpu", arg)
 
 
-def cells(methods, sweep=False, tuned=None):
+def cells(methods, sweep=False, tuned=None, factors=FACTORS):
   """[(cell name, method, {config key: value})]: the default of each method,
-  or SWEEP's values (methods without a sweep keep their default), or the
-  `tuned` {method: (key, value)}."""
+  or its sweep at `factors` (methods without a sweep keep their default),
+  or the `tuned` {method: (key, value)}."""
   out = []
   for m in methods:
-    if sweep and m in SWEEP:
-      key, values = SWEEP[m]
+    if sweep and m in DEFAULTS:
+      key, values = sweep_values(m, factors)
       out += [(f"{m}/{key}={v:g}", m, {key: v}) for v in values]
     elif tuned and m in tuned:
       key, v = tuned[m]
@@ -176,7 +187,7 @@ def markdown(summary, split):
 
 
 def run_all(workdir, datasets, methods, seeds=(0,), split="test",
-            sweep=False, tuned_from=None, data_dir=None):
+            sweep=False, tuned_from=None, data_dir=None, factors=FACTORS):
   root = epath.Path(workdir)
   sweep_results = json.loads(epath.Path(tuned_from).read_text()) \
       if tuned_from else None
@@ -185,7 +196,7 @@ def run_all(workdir, datasets, methods, seeds=(0,), split="test",
     tuned = best_values(sweep_results, ds) if sweep_results else None
     for seed in seeds:
       for i, (cell, method, overrides) in enumerate(
-          cells(methods, sweep, tuned)):
+          cells(methods, sweep, tuned, factors)):
         cfg = configure(method, ds, int(seed), overrides, split, data_dir)
         wd = str(root / ds / cell.replace("/", "_") / f"seed{seed}")
         t = time.perf_counter()
@@ -215,7 +226,8 @@ def main(argv):
     raise app.UsageError("--sweep chooses hyperparameters: run it with "
                          "--split=validation, never on the test split.")
   out = run_all(FLAGS.workdir, FLAGS.datasets, FLAGS.methods, FLAGS.seeds,
-                FLAGS.split, FLAGS.sweep, FLAGS.tuned_from, FLAGS.data_dir)
+                FLAGS.split, FLAGS.sweep, FLAGS.tuned_from, FLAGS.data_dir,
+                [float(f) for f in FLAGS.factors])
   print(markdown(out["summary"], FLAGS.split))
 
 

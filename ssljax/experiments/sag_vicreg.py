@@ -1,4 +1,4 @@
-"""SAG-VICReg vs VICReg (+ SimCLR, BYOL, MVEB): global semantics on a CPU.
+"""SAG-VICReg vs VICReg (+ SimCLR, BYOL, MVEB, AE): global semantics on a CPU.
 
   python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg
   python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg --seeds=0 \
@@ -99,14 +99,14 @@ from ssljax import files
 from ssljax import train
 from ssljax.data import hierarchical_shapes as hs
 
-METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb")
+METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb", "ae")
 # The defaults of --unseen_methods and --seeds: the notebook names the cells
 # of a default run that a results.json lacks.
 UNSEEN_METHODS = ("vicreg", "sag_vicreg")
 SEEDS = (0, 1, 2)
 NAMES = {"random_init": "random init", "vicreg": "VICReg",
          "sag_vicreg": "SAG-VICReg", "simclr": "SimCLR", "byol": "BYOL",
-         "mveb": "MVEB"}
+         "mveb": "MVEB", "ae": "AE"}
 LEVELS = ("label", "coarse_label", "super_label")
 LEVEL_NAMES = {"label": "fine", "coarse_label": "family",
                "super_label": "super"}
