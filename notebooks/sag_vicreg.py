@@ -23,7 +23,7 @@
 #
 # `python -m ssljax.experiments.sag_vicreg --workdir=W` tests both on
 # `hierarchical_shapes` (24 fine classes, 6 families, 2 super-families):
-# VICReg, SAG-VICReg, SimCLR, BYOL and MVEB pretrained on every class
+# VICReg, SAG-VICReg, SimCLR, BYOL, MVEB and AE pretrained on every class
 # (group *full*), VICReg and SAG-VICReg pretrained with two families held
 # out and scored on those alone (group *unseen*), each at seeds 0, 1, 2,
 # plus the random initialization; `W/results.json` holds every cell's

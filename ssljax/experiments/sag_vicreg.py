@@ -53,11 +53,11 @@ per seed and set: row "random init". Evaluation randomness (k-means
 starts, subsamples) is fixed (eval.random_seed = 0), so the spread over
 seeds is that of training.
 
-Default size: 5 methods × 3 seeds + 2 × 3 unseen = 21 training runs of
-≈ 7 min on 2 idle CPU cores (≈ 2.5 h), plus the evaluations: ≈ 1 min per
-full run and ≈ 2 min per unseen run (probes on three subsets: all, unseen,
-seen), 6 random-init ones: ≈ 3 hours in all (measured under load: 1.7 and
-2.8 min per evaluation). Cells run seed-major (every method at seed 0
+Default size: 6 methods × 3 seeds + 2 × 3 unseen = 24 training runs of
+4–7 min on 2 idle CPU cores (AE 4.3, MVEB ≈ 6.8, the others ≈ 6), plus the
+evaluations: under 1 min per full run and ≈ 2 min per unseen run (probes
+on three subsets: all, unseen, seen), 6 random-init ones: ≈ 2.5 hours in
+all. Cells run seed-major (every method at seed 0
 first), each saved when done: an interrupted run resumes (finished cells
 are read back from WORKDIR/results.json; a cell's training resumes from its
 checkpoint).
