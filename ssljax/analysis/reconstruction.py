@@ -21,6 +21,13 @@ centred D×N data: V* = the top-K generalized eigenvectors of
   masking:   M₁ = (1−p) X,  M₂ = (X Xᵀ) ⊙ M, M_ij = 1−p when i and j lie
              in the same patch (a patch spans all channels of its pixels),
              (1−p)² otherwise (patches dropped independently w.p. p).
+             Patches come from image_shape (C, H, W): patch_size×patch_size
+             pixels, all C channels. Without image_shape every coordinate
+             is masked independently (M = (1−p)² off the diagonal, 1−p on
+             it), the same as image_shape = (1, D, 1) with patch_size 1;
+             patch_size > 1 then needs image_shape. Note (D, 1, 1) is ONE
+             pixel of D channels, i.e. a single patch: M = (1−p) everywhere,
+             M₂ ∝ X Xᵀ, the PCA subspace.
 Solved as Cholesky M₂ = L Lᵀ, symmetric eigendecomposition of
 L⁻¹ A L⁻ᵀ, V = L⁻ᵀ U (triangular solves, no inverse). M₂ is singular for
 rank-deficient data (N ≤ D, or pixels that never vary, like MNIST's
@@ -109,14 +116,27 @@ def mask_matrix(mask_prob, patch_size, image_shape):
 
 def corruption_moments(x_dn, *, noise_std=0.0, mask_prob=0.0, patch_size=1,
                        image_shape=None):
-  """(M₁Xᵀ [D, D], M₂ [D, D]) of the module docstring, X centred."""
+  """(M₁Xᵀ [D, D], M₂ [D, D]) of the module docstring, X centred.
+
+  image_shape (C, H, W) with C·H·W = D defines the patches; None masks
+  every coordinate independently (≡ image_shape (1, D, 1), patch_size 1)
+  and then requires patch_size == 1."""
   d, n = x_dn.shape
   xxt = x_dn @ x_dn.T
   # p = 0 makes M all ones (clean); both corruptions at once: masking,
   # then independent noise on every coordinate.
-  shape = image_shape if image_shape is not None else (d, 1, 1)
-  m = mask_matrix(mask_prob, patch_size if image_shape is not None else 1,
-                  shape).astype(x_dn.dtype)
+  if image_shape is None:
+    if patch_size != 1:
+      raise ValueError(
+          f"patch_size={patch_size} needs image_shape (C, H, W); without it "
+          "every coordinate is masked on its own")
+    # One channel, D rows, width 1: every coordinate its own 1×1 patch.
+    # (Not (D, 1, 1): that is one pixel of D channels, a single patch.)
+    image_shape = (1, d, 1)
+  if image_shape[0] * image_shape[1] * image_shape[2] != d:
+    raise ValueError(f"image_shape {image_shape} does not have D = {d} "
+                     "values")
+  m = mask_matrix(mask_prob, patch_size, image_shape).astype(x_dn.dtype)
   return ((1.0 - mask_prob) * xxt,
           xxt * m + n * noise_std ** 2 * jnp.eye(d, dtype=x_dn.dtype))
 
@@ -127,8 +147,10 @@ def linear_ae_closed_form(x_dn, k, *, noise_std=0.0, mask_prob=0.0,
                           patch_size=1, image_shape=None, ridge=1e-5):
   """(v_dk, w_kd) of the optimal linear (denoising / masking) auto-encoder
   x̂ = Wᵀ Vᵀ x̃ for data x_dn (D×N, centred here), in decreasing order of
-  generalized eigenvalue. image_shape (C, H, W) defines the patches for
-  masking (default: every coordinate its own patch); `ridge`: the module
+  generalized eigenvalue. image_shape (C, H, W), flattened C-major,
+  defines the patches for masking (patch_size×patch_size pixels, all
+  channels); default None: every coordinate masked independently, as
+  image_shape (1, D, 1) — patch_size must then be 1. `ridge`: the module
   docstring (0 for the exact problem when M₂ is positive definite)."""
   x_dn = x_dn - x_dn.mean(axis=1, keepdims=True)
   m1xt, m2 = corruption_moments(x_dn, noise_std=noise_std,

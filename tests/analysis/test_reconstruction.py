@@ -131,3 +131,111 @@ def test_closed_form_is_finite_on_rank_deficient_data():
     curve = np.asarray(rec.alignment(jnp.asarray(x), y, v))
     assert np.isfinite(curve).all()
     np.testing.assert_allclose(curve[118:], 100.0, atol=1e-3)
+
+
+# --- masking without image_shape: every coordinate masked on its own -------
+def _pca_vs_mask_data(n=2000, seed=0):
+  """D = 20, N × D. Coordinates 0, 1: independent, variance 11; 2–9 and
+  10–17: two factors, each loading 1 on its 8 coordinates (eigenvalue 8);
+  all + 0.1 noise. PCA's top 2 are e₀, e₁ (11 > 8). Independent masking
+  (p = ½) gives direction u the generalized eigenvalue
+  (1−p)² (uᵀXXᵀu)² / uᵀ(XXᵀ⊙M)u per N: e₀ → (1−p)·11 = 5.5, a factor →
+  8·8/9 ≈ 7.1, so its top 2 are the two factors — orthogonal to PCA's."""
+  rng = np.random.default_rng(seed)
+  x = 0.1 * rng.normal(size=(n, 20))
+  x[:, :2] += np.sqrt(11.0) * rng.normal(size=(n, 2))
+  x[:, 2:10] += rng.normal(size=(n, 1))
+  x[:, 10:18] += rng.normal(size=(n, 1))
+  return x
+
+
+def _independent_mask_problem(x_dn, p):
+  """(A, M₂) in float64 from the definition: x̃ = m ⊙ x, m_i ~ Bernoulli(1−p)
+  independently for every coordinate i and sample. E[m_i] = 1−p,
+  E[m_i m_j] = (1−p)² (i ≠ j), E[m_i²] = E[m_i] = 1−p, so
+  M₁Xᵀ = Σ_n E[x̃_n] x_nᵀ = (1−p) XXᵀ and
+  M₂ = Σ_n E[x̃_n x̃_nᵀ] = (1−p)² XXᵀ + p(1−p) diag(XXᵀ)."""
+  x = np.asarray(x_dn, np.float64)
+  x = x - x.mean(1, keepdims=True)
+  xxt = x @ x.T
+  m1xt = (1 - p) * xxt
+  m2 = (1 - p) ** 2 * xxt + p * (1 - p) * np.diag(np.diag(xxt))
+  return m1xt @ m1xt.T, m2
+
+
+def _cosines(a, b):
+  return np.cos(_angles(a, b))
+
+
+def test_independent_mask_moments_match_sampled_masks():
+  """The moments derived in _independent_mask_problem agree with masks
+  drawn at random (so the reference below is the definition, not algebra
+  copied from the library)."""
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(4, 50))
+  p = 0.3
+  draws = 20000
+  m = rng.random(size=(draws, 4, 50)) >= p  # kept w.p. 1 − p
+  xc = x - x.mean(1, keepdims=True)  # the moments are of the centred data
+  xt = m * xc
+  m2_mc = np.einsum("tin,tjn->ij", xt, xt) / draws
+  m1xt_mc = np.einsum("tin,jn->ij", xt, xc) / draws
+  a, m2 = _independent_mask_problem(x, p)
+  scale = np.abs(m2).max()
+  np.testing.assert_allclose(m2_mc, m2, atol=0.02 * scale)
+  np.testing.assert_allclose(m1xt_mc @ m1xt_mc.T, a, atol=0.02 * scale**2)
+
+
+@pytest.mark.parametrize("data,k", [("pca_vs_mask", 2), ("images", 5)])
+def test_default_masking_is_the_independent_coordinate_problem(data, k):
+  x = (_pca_vs_mask_data() if data == "pca_vs_mask" else _images()).T
+  p = 0.5
+  a, m2 = _independent_mask_problem(x, p)
+  _, ref = scipy.linalg.eigh(a, m2)  # generalized symmetric, ascending
+  ref = ref[:, ::-1][:, :k]
+  v, _ = rec.linear_ae_closed_form(jnp.asarray(x, jnp.float32), k,
+                                   mask_prob=p)
+  assert _cosines(v, ref).min() >= 0.999
+  # (1, D, 1) with patch_size 1 is the documented equivalent
+  v1, _ = rec.linear_ae_closed_form(jnp.asarray(x, jnp.float32), k,
+                                    mask_prob=p, image_shape=(1, x.shape[0], 1))
+  assert _cosines(v1, ref).min() >= 0.999
+  if data == "pca_vs_mask":
+    xc = x - x.mean(1, keepdims=True)
+    pca = np.linalg.eigh(xc @ xc.T)[1][:, ::-1][:, :k]
+    assert _cosines(pca, np.eye(x.shape[0])[:, :2]).min() > 0.99  # e₀, e₁
+    # not the PCA subspace: nearly orthogonal to it (exactly, as N → ∞;
+    # the old (D, 1, 1) default gave cosines 1)
+    assert _cosines(v, pca).max() < 0.5
+
+
+def test_mask_image_shape_semantics():
+  x = _pca_vs_mask_data(500).T
+  d, p = x.shape[0], 0.5
+  xc = x - x.mean(1, keepdims=True)
+  xxt = xc @ xc.T
+  xj = jnp.asarray(x, jnp.float64 if jax.config.jax_enable_x64
+                   else jnp.float32)
+  xcj = xj - xj.mean(axis=1, keepdims=True)
+  tol = dict(rtol=1e-4, atol=1e-3 * np.abs(xxt).max())
+  _, m2_ref = _independent_mask_problem(x, p)
+  for shape in (None, (1, d, 1)):
+    m1xt, m2 = rec.corruption_moments(xcj, mask_prob=p, image_shape=shape)
+    np.testing.assert_allclose(m2, m2_ref, **tol)
+    np.testing.assert_allclose(m1xt, (1 - p) * xxt, **tol)
+  # (D, 1, 1): one pixel of D channels, a single patch: M₂ = (1−p) XXᵀ,
+  # whose closed form is PCA's subspace
+  _, m2 = rec.corruption_moments(xcj, mask_prob=p, image_shape=(d, 1, 1))
+  np.testing.assert_allclose(m2, (1 - p) * xxt, **tol)
+  v, _ = rec.linear_ae_closed_form(xj, 2, mask_prob=p, image_shape=(d, 1, 1))
+  pca = np.linalg.eigh(xxt)[1][:, -2:]
+  assert _cosines(v, pca).min() >= 0.999
+  # patches of (1, D, 1) are runs of patch_size consecutive coordinates
+  m = np.asarray(rec.mask_matrix(p, 2, (1, 4, 1)))
+  same = np.kron(np.eye(2), np.ones((2, 2))).astype(bool)
+  np.testing.assert_allclose(m, np.where(same, 1 - p, (1 - p) ** 2))
+  # patch_size > 1 needs image_shape; a wrong image_shape is refused
+  with pytest.raises(ValueError, match="needs image_shape"):
+    rec.linear_ae_closed_form(xj, 2, mask_prob=p, patch_size=2)
+  with pytest.raises(ValueError, match="does not have"):
+    rec.corruption_moments(xcj, mask_prob=p, image_shape=(1, d + 1, 1))
