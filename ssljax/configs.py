@@ -4,7 +4,7 @@ Config files import this from the installed package (`from ssljax import
 configs`), so a config copied anywhere on disk runs unchanged:
 
   cp configs/quickstart.py ~/my_ablation.py   # edit it, then
-  ssljax-train --config=~/my_ablation.py --workdir=/tmp/my_ablation
+  ssljax-train --config=$HOME/my_ablation.py --workdir=/tmp/my_ablation
 
 Method-specific fields (heads, loss coefficients, EMA, decoder, ...) and
 their published defaults come from the method's own file
