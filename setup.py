@@ -62,6 +62,9 @@ EXTRAS = {
     # (--torch); on Linux PyPI's torch pulls CUDA wheels, the CPU build is
     # on https://download.pytorch.org/whl/cpu.
     "bench": ["torch>=2.13"],
+    # The documentation site (mkdocs.yml; `mkdocs build --strict` in CI):
+    # plain mkdocs theme, API pages from the docstrings by static analysis.
+    "docs": ["mkdocs>=1.6", "mkdocstrings[python]>=0.29"],
 }
 
 setuptools.setup(
