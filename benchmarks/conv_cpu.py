@@ -14,7 +14,7 @@ of the quickstart batch):
   9dots     one [C, NHW] × [NHW, O] matmul per kernel offset
 and, for reference, the forward convolution and the whole forward +
 backward. Each formulation's dW is checked against XLA's (max relative
-difference printed). Results and what they imply: README.md, "Benchmarks".
+difference printed). Results and what they imply: docs/benchmarks.md.
 """
 
 

@@ -25,7 +25,7 @@ reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a
 4×4 start. `mae` shares the batch, optimizer, crops and view recipe of
 `ae` but needs a ViT: ViT-tiny widths (192, 12 blocks, 3 heads), patch 4
 at 32 px, decoder 128 wide with 2 blocks, mask ratio 0.75, norm-pix loss.
-Runtimes and results: README.md ("Method comparison").
+Runtimes and results: docs/results/compare_methods.md.
 """
 
 from ssljax import configs

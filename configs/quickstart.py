@@ -11,7 +11,7 @@ same encoder at random init; kNN (k=20) 0.787 vs 0.660. Over seeds 0-2:
 linear 0.903 ± 0.014 vs 0.756 ± 0.018, kNN 0.797 ± 0.012 vs 0.674 ±
 0.015 (mean ± std). A rerun on the same machine repeats seed 0 to the last
 digit; another CPU model or core count changes the last bits and the
-summary by up to about the seed spread (README, "Determinism").
+summary by up to about the seed spread (docs/reliability.md, "Determinism").
 
 With `:hierarchical_shapes` (24 fine classes in a three-level tree,
 generated offline on first use), 10 epochs, the same model and recipe.

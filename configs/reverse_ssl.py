@@ -8,7 +8,7 @@ NCC / CDNV / hierarchy metrics per layer over the kept checkpoints.
 Default dataset `hierarchical_shapes` (24 fine classes in 6 shape families
 in 2 super-families, generated offline; metrics at all three levels), 16
 epochs of a width-8 ResNet-18, a checkpoint every 2 epochs; `:mnist5k` (10 digits, no hierarchy), 24 epochs. The
-measured runtimes and results are in README.md ("Reverse-engineering SSL").
+measured runtimes and results are in docs/results/reverse_ssl.md.
 """
 
 from ssljax import configs
