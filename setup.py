@@ -78,7 +78,7 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": [
-        "ssljax-train=ssljax.main:run",
-        "ssljax-eval=ssljax.eval_main:run",
+        "ssljax-train=ssljax.entry:train",
+        "ssljax-eval=ssljax.entry:evaluate",
     ]},
 )

@@ -10,6 +10,15 @@ newer ones that fail are moved (never deleted) to
 WORKDIR/checkpoints_damaged/<step>, with one log line each saying why.
 Unfinished temporary checkpoint folders of an interrupted save are removed
 when the manager starts (orbax `cleanup_tmp_directories`).
+
+Integrity: a state is saved only if every leaf is finite (else
+NonFiniteState, nothing written), with an "integrity" item holding two
+32-bit checksums per array (`fingerprint`, computed on device, so sharded
+arrays need no gather). Restore recomputes them and treats a mismatch or a
+non-finite restored leaf as damage (moved aside, the next older one tried):
+orbax and tensorstore check neither, so a flipped byte in an array file
+restored silently before. Checkpoints written before the item existed are
+checked for finiteness only.
 """
 
 import json
@@ -18,6 +27,7 @@ import time
 from absl import logging
 from etils import epath
 import jax
+import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -44,19 +54,105 @@ def manager(workdir, cfg, read_only=False):
   return ocp.CheckpointManager(_abs(workdir) / "checkpoints", options=options)
 
 
+class NonFiniteState(FloatingPointError):
+  """A state with NaN / Inf leaves was about to be checkpointed."""
+
+
+class IntegrityError(ValueError):
+  """A restored checkpoint is not what was saved (checksum, NaN / Inf)."""
+
+
+def _words(x):
+  """The array's bits as uint32 words (16- and 8-bit types widened)."""
+  if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+    x = jax.random.key_data(x)
+  if x.dtype.itemsize != 4:
+    x = x.astype(jnp.float32 if jnp.issubdtype(x.dtype, jnp.floating)
+                 else jnp.int32)
+  return jax.lax.bitcast_convert_type(x, jnp.uint32).ravel()
+
+
+@jax.jit
+def _fingerprint(leaves):
+  sums, finite = [], []
+  for x in leaves:
+    w = _words(x)
+    i = jnp.arange(w.size, dtype=jnp.uint32)
+    # Odd weights: any single flipped bit changes the first sum (2^k times
+    # an odd number is never 0 mod 2^32); the second mixes high and low
+    # halves with another weight, so that two flips rarely cancel in both.
+    a = jnp.sum(w * (2 * i + 1), dtype=jnp.uint32)
+    b = jnp.sum((w ^ (w >> 16)) * (i * jnp.uint32(0x9E3779B1) | 1),
+                dtype=jnp.uint32)
+    sums.append(jnp.stack([a, b]))
+    finite.append(jnp.all(jnp.isfinite(x)) if jnp.issubdtype(
+        x.dtype, jnp.inexact) else jnp.bool_(True))
+  return jnp.stack(sums), jnp.stack(finite)
+
+
+def fingerprint(tree):
+  """({leaf path: "checksum hex"}, [paths of non-finite leaves]) of a pytree
+  of jax.Arrays; one small device-to-host copy."""
+  paths, leaves = zip(*jax.tree_util.tree_flatten_with_path(tree)[0])
+  sums, finite = jax.device_get(_fingerprint(list(leaves)))
+  keys = [jax.tree_util.keystr(p) for p in paths]
+  return ({k: f"{int(a):08x}{int(b):08x}" for k, (a, b) in zip(keys, sums)},
+          [k for k, ok in zip(keys, finite) if not ok])
+
+
+def _nonfinite_message(bad):
+  shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3
+                                else "")
+  return f"{len(bad)} arrays hold NaN or Inf ({shown})"
+
+
 def save(mngr, step, state, data_iter):
+  """Saves `step` (async) with its checksums; NonFiniteState if any leaf is
+  not finite (nothing written)."""
+  sums, bad = fingerprint(state)
+  if bad:
+    raise NonFiniteState(
+        f"The state after step {step} is not finite: {_nonfinite_message(bad)}"
+        "; it was not checkpointed (the newest checkpoint is still the last "
+        "good state). Lower the learning rate or check the data, then run "
+        "again.")
   mngr.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state),
-      data=ocp.args.JsonSave(data_iter.get_state())))
+      data=ocp.args.JsonSave(data_iter.get_state()),
+      integrity=ocp.args.JsonSave({"format": 1, "checksums": sums})))
+
+
+def _has_integrity(mngr, step):
+  return (epath.Path(mngr.directory) / str(step) / "integrity").exists()
+
+
+def verify(tree, expected, prefix=""):
+  """Raises IntegrityError if a leaf of `tree` is not finite or its checksum
+  differs from `expected` (keys: leaf paths, `prefix` + the tree's own);
+  leaves not in `expected` are checked for finiteness only."""
+  sums, bad = fingerprint(tree)
+  if bad:
+    raise IntegrityError(f"restored {_nonfinite_message(bad)}")
+  wrong = [k for k, v in sums.items()
+           if expected.get(prefix + k, v) != v]
+  if wrong:
+    raise IntegrityError(
+        f"checksum mismatch in {len(wrong)} of {len(sums)} arrays (e.g. "
+        f"{wrong[0]}): the files changed after they were written")
 
 
 def restore(mngr, step, state_like, data_iter=None):
-  """Restores `step` into the structure/shardings of `state_like`."""
+  """Restores `step` into the structure/shardings of `state_like`, checking
+  its checksums (IntegrityError on damage)."""
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
   items = {"state": ocp.args.StandardRestore(abstract)}
   if data_iter is not None:
     items["data"] = ocp.args.JsonRestore()
+  check = _has_integrity(mngr, step)
+  if check:
+    items["integrity"] = ocp.args.JsonRestore()
   out = mngr.restore(step, args=ocp.args.Composite(**items))
+  verify(out["state"], out["integrity"]["checksums"] if check else {})
   if data_iter is not None:
     data_iter.set_state(out["data"])
   return out["state"]
@@ -67,18 +163,30 @@ def restore_variables(mngr, step, variables_like):
   `step` (no optimizer or method state needed to read them), into the
   structure/shardings of `variables_like`."""
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, variables_like)
-  out = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.PyTreeRestore(
-          abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(
-              abstract), partial_restore=True)))
-  return dict(out["state"])
+  items = {"state": ocp.args.PyTreeRestore(
+      abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(
+          abstract), partial_restore=True)}
+  check = _has_integrity(mngr, step)
+  if check:
+    items["integrity"] = ocp.args.JsonRestore()
+  out = mngr.restore(step, args=ocp.args.Composite(**items))
+  variables = dict(out["state"])
+  # The state's leaf paths are .params[...] where these are ['params'][...].
+  expected = {}
+  if check:
+    for k, v in out["integrity"]["checksums"].items():
+      for name in variables:
+        if k.startswith(f".{name}["):
+          expected[f"['{name}']" + k[len(name) + 1:]] = v
+  verify(variables, expected)
+  return variables
 
 
 class DamagedCheckpoints(RuntimeError):
   """No checkpoint of the workdir could be restored."""
 
 
-def _first_line(e, limit=300):
+def first_line(e, limit=300):
   text = f"{type(e).__name__}: {e}".strip().splitlines()[0]
   return text if len(text) <= limit else text[:limit] + " ..."
 
@@ -96,7 +204,7 @@ def restore_latest(mngr, state_like, data_iter):
       # orbax / tensorstore raise many types (ValueError, OSError, KeyError,
       # FileNotFoundError, ...) for a damaged step; say which and try older.
       logging.warning("Checkpoint %d in %s cannot be restored (%s); trying "
-                      "an older one.", step, mngr.directory, _first_line(e))
+                      "an older one.", step, mngr.directory, first_line(e))
       failed.append((step, e))
       continue
     for bad, e in failed:
@@ -106,7 +214,7 @@ def restore_latest(mngr, state_like, data_iter):
     logging.info("Resuming from step %d in %s.", step, mngr.directory)
     return state, True
   if failed:
-    lines = "\n".join(f"  step {s}: {_first_line(e)}" for s, e in failed)
+    lines = "\n".join(f"  step {s}: {first_line(e)}" for s, e in failed)
     raise DamagedCheckpoints(
         f"No checkpoint in {mngr.directory} can be restored:\n{lines}\n"
         "Nothing was moved or deleted. Start a fresh run in another "
@@ -122,7 +230,7 @@ def _move_aside(mngr, step, error):
   if jax.process_index() == 0:
     dest_dir.mkdir(parents=True, exist_ok=True)
     src.rename(dest)
-    (dest_dir / f"{dest.name}.reason.txt").write_text(_first_line(error, 5000))
+    (dest_dir / f"{dest.name}.reason.txt").write_text(first_line(error, 5000))
   logging.warning("Moved damaged checkpoint %d to %s.", step, dest)
 
 
@@ -154,7 +262,7 @@ def check_config(workdir, cfg, override=False):
   path = epath.Path(workdir) / "config.json"
   new = json.loads(cfg.to_json())
   if path.exists():
-    old = json.loads(path.read_text())
+    old = read_config_json(workdir)
     diff = config_diff(old, new)
     ckpt = epath.Path(workdir) / "checkpoints"
     has_ckpt = ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())
@@ -168,6 +276,13 @@ def check_config(workdir, cfg, override=False):
     files.write_atomic(path, json.dumps(new, indent=1, sort_keys=True))
 
 
+def read_config_json(workdir):
+  return files.read_json_object(
+      epath.Path(workdir) / "config.json",
+      "restore it from a copy, or move it away: the next ssljax-train run "
+      "writes it anew from its --config (and resumes the checkpoints "
+      "without comparing configs).")
+
+
 def load_config(workdir):
-  return ml_collections.ConfigDict(json.loads(
-      (epath.Path(workdir) / "config.json").read_text()))
+  return ml_collections.ConfigDict(read_config_json(workdir))

@@ -5,7 +5,6 @@ for the whole trace); 2 a bad command line; 75 stopped by SIGTERM / SIGINT
 after checkpointing (`ssljax.preemption.EXIT_CODE`: run it again to resume).
 """
 
-import errno
 import logging as std_logging
 import os
 import sys
@@ -14,15 +13,19 @@ from absl import logging
 import jax
 
 from ssljax import checkpoint
+from ssljax import files
 from ssljax import preemption
 from ssljax import validate
 from ssljax import workdir as workdir_lib
 from ssljax.data import sources
 
 # Errors whose message says what to do: printed alone, without a trace.
-# (FloatingPointError: train.NonFiniteError.)
+# (FloatingPointError: train.NonFiniteError, checkpoint.NonFiniteState;
+# ValueError: files.DamagedFile too; OSError subclasses: files.DiskFull,
+# workdir.WorkdirUnusable.)
 USER_ERRORS = (validate.ConfigError, sources.DatasetError,
-               workdir_lib.WorkdirLocked, checkpoint.DamagedCheckpoints,
+               workdir_lib.WorkdirLocked, workdir_lib.WorkdirUnusable,
+               checkpoint.DamagedCheckpoints, files.DiskFull,
                FloatingPointError, ValueError, FileNotFoundError)
 
 
@@ -71,20 +74,11 @@ def report_errors(fn, prog, traceback=False):
           file=sys.stderr)
     sys.exit(1)
   except Exception as e:  # pylint: disable=broad-except
-    # Disk full surfaces from orbax's async writers wrapped in many types.
-    if traceback or not _disk_full(e):
+    # Disk full outside training (ssljax-eval's JSON, ...): orbax's async
+    # writers wrap it in many types.
+    if traceback or not files.disk_full(e):
       raise
-    print(f"{prog}: error: no space left on device while writing ({e!s:.200})."
-          " Free space or use another --workdir; the run resumes from the "
-          "last complete checkpoint (unfinished ones are removed on restart).",
-          file=sys.stderr)
+    print(f"{prog}: error: no space left on device while writing "
+          f"({checkpoint.first_line(e, 200)}). Free space and run the same "
+          "command again.", file=sys.stderr)
     sys.exit(1)
-
-
-def _disk_full(e):
-  while e is not None:
-    if getattr(e, "errno", None) == errno.ENOSPC or (
-        "No space left on device" in str(e)):
-      return True
-    e = e.__cause__ or e.__context__
-  return False

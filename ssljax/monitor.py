@@ -8,7 +8,10 @@ and knn_accuracy (fractions in [0, 1]).
 
 import functools
 import json
+import threading
 import time
+
+from absl import logging
 
 from etils import epath
 import jax
@@ -67,19 +70,22 @@ def make_represent(net, data_cfg, mesh, dtype=jnp.float32):
 
 
 def extract(represent, variables, source, *, mesh, data_cfg, batch_size,
-            label_keys, layers=False):
+            label_keys, layers=False, interrupt=None):
   """Features of every example of `source`, exactly once, in source order.
 
   The eval pipeline pads the last batch (mask=False rows are dropped);
   batches are sharded over the mesh and gathered from every process.
   Returns {"x": {layer: float32 [n, w]}, "y": {label_key: int [n]}}, the
-  same on every process.
+  same on every process. `interrupt()`, if given, is called before each
+  batch (it raises to stop, e.g. `preemption.stop_if_requested`).
   """
   xs, ys, index = [], [], []
   for b in pipeline.eval_iterator(source, global_batch=batch_size,
                                   image_size=data_cfg.image_size,
                                   crop_fraction=data_cfg.crop_fraction,
                                   label_keys=tuple(label_keys)):
+    if interrupt is not None:
+      interrupt()
     g = pipeline.to_global(b, mesh)
     f = represent(variables, g["image"], layers)
     out = multihost_utils.process_allgather(
@@ -117,11 +123,12 @@ class Evaluator:
                     tuple(cfg.data.get("holdout_classes", ())))
     self.label_keys = tuple(dict.fromkeys(self.levels + self.holdout[:1]))
 
-  def features(self, variables, layers=False):
+  def features(self, variables, layers=False, interrupt=None):
     return tuple(extract(self.represent, variables, src, mesh=self.mesh,
                          data_cfg=self.cfg.data,
                          batch_size=self.cfg.eval_batch_size,
-                         label_keys=self.label_keys, layers=layers)
+                         label_keys=self.label_keys, layers=layers,
+                         interrupt=interrupt)
                  for src in (self.train_src, self.test_src))
 
   def run(self, variables, names, features=None):
@@ -143,8 +150,8 @@ class Evaluator:
     return {f"eval/{k}": v for k, v in
             self.run(variables, self.ecfg["periodic"]).items()}
 
-  def summary(self, variables, step):
-    tr, te = self.features(variables)
+  def summary(self, variables, step, interrupt=None):
+    tr, te = self.features(variables, interrupt=interrupt)
     out = self.run(variables, "knn", (tr, te))
     lv = self.levels[0]
     for k in self.cfg.knn.k:
@@ -159,6 +166,21 @@ class Evaluator:
     return out
 
 
+_thread_errors = {}  # thread ident -> the exception that ended it
+
+
+def _record_thread_error(args, _previous=threading.excepthook):
+  _thread_errors[args.thread.ident] = args.exc_value
+  if files.disk_full(args.exc_value):  # the CLI reports it in one line
+    logging.warning("Thread %s stopped: no space left on device.",
+                    args.thread.name)
+    return
+  _previous(args)
+
+
+threading.excepthook = _record_thread_error
+
+
 class Writer:
   """metrics.jsonl + TensorBoard + summary.json (process 0 only), local or
   gs:// (through etils.epath).
@@ -166,9 +188,14 @@ class Writer:
   `resume_step`: the step the run restarts from (0 for a fresh run). Rows
   of metrics.jsonl past it (written between the last checkpoint and an
   interruption) are dropped, so after a resume the file holds each step
-  once. Local files are appended to; object stores cannot append, so there
-  the whole file is rewritten at most every `remote_flush_seconds` and at
-  close.
+  once. A line that is not a JSON object (cut by a crash, edited) is moved
+  to metrics.jsonl.garbled with a warning naming its line number. Local
+  files are appended to; object stores cannot append, so there the whole
+  file is rewritten at most every `remote_flush_seconds` and at close.
+
+  TensorBoard events go through tensorboardX's writer thread; if that thread
+  died (e.g. its file hit a full disk), the next write raises OSError with
+  its error instead of blocking forever on the thread's full queue.
   """
 
   def __init__(self, workdir, enabled=True, resume_step=0,
@@ -181,20 +208,45 @@ class Writer:
     self.flush_every, self._flushed = remote_flush_seconds, 0.0
     self.path = self.workdir / "metrics.jsonl"
     self.rows = []
+    garbled = []
     if self.path.exists():
-      for line in self.path.read_text().splitlines():
+      for n, line in enumerate(self.path.read_text().splitlines(), 1):
         try:
           row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a crash
+          step = int(row.get("step", 0))
+        except (ValueError, TypeError, AttributeError):
+          garbled.append((n, line))
           continue
-        if row.get("step", 0) <= resume_step:
+        if step <= resume_step:
           self.rows.append(line)
+    if garbled:
+      aside = self.workdir / "metrics.jsonl.garbled"
+      old = aside.read_text() if aside.exists() else ""
+      files.write_atomic(aside, old + "".join(
+          f"{self.path}:{n}: {line}\n" for n, line in garbled))
+      logging.warning("%s: %d line(s) not a JSON object (line %s); moved to "
+                      "%s.", self.path, len(garbled),
+                      ", ".join(str(n) for n, _ in garbled[:5]), aside)
     files.write_atomic(self.path, "".join(r + "\n" for r in self.rows))
     self.jsonl = None if self.remote else open(self.path, "a")
     self.tb = tensorboardX.SummaryWriter(str(self.workdir / "tb"))
     old = self.workdir / "summary.json"
     if old.exists():
-      self.summary = json.loads(old.read_text())
+      self.summary = files.read_json_object(
+          old, "move it away: the next run writes it anew (its random_init "
+          "entry only if the run starts from step 0).")
+
+  def _tb_worker(self):
+    return getattr(getattr(self.tb.file_writer, "event_writer", None),
+                   "_worker", None)
+
+  def _check_tb(self):
+    worker = self._tb_worker()
+    if worker is not None and not worker.is_alive():
+      e = _thread_errors.get(worker.ident)
+      msg = f"the TensorBoard writer of {self.workdir / 'tb'} stopped: {e!r}"
+      errno = getattr(e, "errno", None)
+      raise (OSError(errno, msg) if errno else OSError(msg)) from e
 
   def scalars(self, step, metrics):
     if not self.enabled:
@@ -208,6 +260,7 @@ class Writer:
     else:
       self.rows.append(line)
       self._flush_remote()
+    self._check_tb()
     for k, v in row.items():
       if k != "step":
         self.tb.add_scalar(k, v, step)
@@ -222,6 +275,7 @@ class Writer:
     if self.enabled:
       if self.jsonl is None:
         self._flush_remote(force=True)
+      self._check_tb()
       self.tb.flush()
 
   def write_summary(self, path=None):
@@ -230,11 +284,18 @@ class Writer:
                               json.dumps(self.summary, indent=1))
 
   def close(self):
-    if self.enabled:
-      self.flush()
-      self.tb.close()
+    """Flushes and closes; never blocks on a dead TensorBoard thread."""
+    if not self.enabled:
+      return
+    try:
+      if self.jsonl is None:
+        self._flush_remote(force=True)
+    finally:
       if self.jsonl:
         self.jsonl.close()
+      worker = self._tb_worker()
+      if worker is None or worker.is_alive():
+        self.tb.close()
 
 
 class Progress:

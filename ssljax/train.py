@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from ssljax import checkpoint
+from ssljax import files
 from ssljax import methods
 from ssljax import models
 from ssljax import monitor
@@ -126,9 +127,15 @@ def init_state(s, seed):
 # ============================================================================
 # Train step.
 # ============================================================================
-def _finite(tree):
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
-                            for x in jax.tree.leaves(tree)]))
+def _finite(*trees):
+  """True iff every float leaf is finite: x * 0 is 0 for finite x and NaN
+  for ±Inf / NaN, so one sum says it (cheaper to compile than a stack of
+  per-leaf isfinite reductions over a large state)."""
+  total = jnp.float32(0)
+  for x in jax.tree.leaves(trees):
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+      total = total + jnp.sum(x.astype(jnp.float32) * 0)
+  return jnp.isfinite(total)
 
 
 def train_step(s, state, batch):
@@ -164,10 +171,13 @@ def train_step(s, state, batch):
   new = state.replace(step=state.step + 1, params=params,
                       batch_stats=aux.batch_stats, opt_state=opt_state,
                       method_state=method_state)
-  # A non-finite loss or gradient never reaches the parameters: "skip" drops
-  # that update and counts it; "stop" freezes the state from then on and the
-  # loop raises at its next sync, so no checkpoint holds a later state.
-  ok = jnp.isfinite(loss) & _finite(grads)
+  # A non-finite loss, gradient or new state (a finite gradient can still
+  # give a NaN update, e.g. with an infinite learning rate) never reaches
+  # the state: "skip" drops that update and counts it; "stop" freezes the
+  # state from then on and the loop raises at its next sync, so no
+  # checkpoint holds a later state.
+  ok = jnp.isfinite(loss) & _finite(grads, params, opt_state, method_state,
+                                    aux.batch_stats)
   apply = ok if cfg.nonfinite == "skip" else ok & (state.first_nonfinite < 0)
   new = jax.tree.map(lambda a, b: jnp.where(apply, a, b), new,
                      state.replace(step=state.step + 1))
@@ -200,12 +210,39 @@ def train_and_evaluate(cfg, workdir, override_config=False,
   workdir's lock (`ssljax.workdir`) for the whole run; on SIGTERM / SIGINT
   checkpoints the step it reached and raises `preemption.Preempted`.
   """
+  preemption.begin_run()
+  preemption.stop_if_requested()
   validate.check(cfg, num_devices=jax.device_count(),
                  num_processes=jax.process_count())
   main = jax.process_index() == 0
-  with workdir_lib.Lock(workdir, force=force_lock, enabled=main), \
+  if main:
+    workdir_lib.check_usable(workdir)
+  preemption.stop_if_requested()
+  with workdir_lib.Lock(workdir, force=force_lock, enabled=main) as lock, \
       preemption.Guard() as guard:
-    return _train(cfg, workdir, override_config, guard)
+    guard.stop_if_requested()
+    try:
+      return _train(cfg, workdir, override_config, guard, lock)
+    except Exception as e:  # pylint: disable=broad-except
+      if not files.disk_full(e) or isinstance(e, files.DiskFull):
+        raise
+      raise _disk_full_error(workdir, cfg, e) from e
+
+
+def _disk_full_error(workdir, cfg, e):
+  """DiskFull naming the path, the errno and the step a re-run resumes."""
+  try:
+    steps = checkpoint.manager(workdir, cfg.checkpoint,
+                               read_only=True).all_steps()
+  except Exception:  # pylint: disable=broad-except
+    steps = []
+  resume = (f"it resumes from step {max(steps)}" if steps
+            else "it starts from step 0 (no checkpoint was complete)")
+  where = getattr(e, "filename", None) or f"{workdir}/..."
+  return files.DiskFull(
+      f"No space left on device while writing {where} "
+      f"({checkpoint.first_line(e, 160)}); free space and run the same "
+      f"command again: {resume}.")
 
 
 def pretraining_source(cfg, train_src):
@@ -230,13 +267,32 @@ def pretraining_source(cfg, train_src):
   return src
 
 
-def _train(cfg, workdir, override_config, guard):
-  checkpoint.check_config(workdir, cfg, override_config)
+def _check_keys(source, keys, dataset, split):
+  """ConfigError (before anything is written) for a label key the examples
+  lack, e.g. a misspelled data.label_key or eval.coarse_label_keys entry."""
+  if not len(source):
+    raise validate.ConfigError(f"{dataset}:{split} has no examples; choose "
+                               "a non-empty split.")
+  have = sorted(source[0])
+  missing = [k for k in keys if k not in have]
+  if missing:
+    raise validate.ConfigError(
+        f"{dataset}:{split} examples have no key(s) {', '.join(missing)} "
+        f"(data.label_key / eval.coarse_label_keys); their keys: "
+        f"{', '.join(have)}.")
+
+
+def _train(cfg, workdir, override_config, guard, lock):
   d = cfg.data
+  # The data first: a missing dataset or key writes nothing to the workdir.
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
+  test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
+  keys = (d.label_key,) + tuple(monitor.eval_config(cfg)["coarse_label_keys"])
+  for src, split in ((train_src, d.train_split), (test_src, d.eval_split)):
+    _check_keys(src, keys, d.dataset, split)
+  checkpoint.check_config(workdir, cfg, override_config)
   if d.get("cache"):
     train_src = ssljax.data.InMemory(train_src)
-  test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
   num_classes = monitor.num_classes(train_src, d.label_key)
   pretrain_src = pretraining_source(cfg, train_src)
   s = setup(cfg, len(pretrain_src), num_classes)
@@ -260,30 +316,57 @@ def _train(cfg, workdir, override_config, guard):
       cfg, monitor.make_represent(s.net, d, s.mesh, s.dtype), s.mesh,
       train_src, test_src)
 
+  guard.stop_if_requested()
   state, resumed = checkpoint.restore_latest(mngr, state, it)
   step = int(state.step)
+  guard.stop_if_requested(step if resumed else None)
   writer = monitor.Writer(workdir, enabled=jax.process_index() == 0,
                           resume_step=step)
   try:
+    done = writer.summary.get("trained", {}).get("step")
+    if step >= s.total_steps and done == step and cfg.summary_eval:
+      logging.info("%s finished at step %d; its summary (nothing "
+                   "recomputed):", workdir, step)
+      monitor.print_summary(writer.summary)
+      return state
     if not resumed and cfg.summary_eval:
-      writer.summary["random_init"] = evaluator.summary(variables(state), 0)
+      writer.summary["random_init"] = evaluator.summary(
+          variables(state), 0, interrupt=lambda: guard.stop_if_requested(
+              None, "during the evaluation of the random init"))
       writer.write_summary()
     logging.info("Training %s: %d steps (%d/epoch), from step %d.",
                  cfg.method, s.total_steps, s.steps_per_epoch, step)
-    state, step = _loop(s, state, step, it, mngr, writer, evaluator, guard)
+    state, step = _loop(s, state, step, it, mngr, writer, evaluator, guard,
+                        lock)
     if step >= s.total_steps and cfg.summary_eval:
-      results = evaluator.summary(variables(state), int(state.step))
+      results = evaluator.summary(
+          variables(state), int(state.step), interrupt=lambda: (
+              guard.stop_if_requested(step, "during the final evaluation")))
       writer.scalars(step, {f"final/{k}": v for k, v in results.items()
                             if isinstance(v, float)})
       writer.summary["trained"] = results
       writer.write_summary()
       monitor.print_summary(writer.summary)
   finally:
-    writer.close()
+    try:
+      writer.close()
+    finally:
+      _close(mngr)
   return state
 
 
-def _loop(s, state, step, it, mngr, writer, evaluator, guard):
+def _close(mngr):
+  """Ends orbax's async save threads, so an error exit leaves none behind
+  (they printed hundreds of 'Event loop is closed' tracebacks at exit)."""
+  try:
+    mngr.close()
+  except Exception as e:  # pylint: disable=broad-except
+    # The error that made the run stop is already on its way up.
+    logging.warning("Closing the checkpoint manager: %s",
+                    checkpoint.first_line(e))
+
+
+def _loop(s, state, step, it, mngr, writer, evaluator, guard, lock):
   cfg = s.cfg
   step_fn = jit_train_step(s)
   stop_at = s.total_steps
@@ -296,6 +379,7 @@ def _loop(s, state, step, it, mngr, writer, evaluator, guard):
     batch = pipeline.to_global(next(it), s.mesh)
     state, metrics = step_fn(state, batch)
     step += 1
+    lock.check(step)
     last = step == stop_at
     if step % cfg.log_every == 0 or last:
       metrics = jax.device_get(metrics)  # host sync: logging steps only
@@ -324,6 +408,12 @@ def _loop(s, state, step, it, mngr, writer, evaluator, guard):
       raise preemption.Preempted(step, guard.signame)
   progress.close()
   mngr.wait_until_finished()
+  skipped = int(state.num_skipped)
+  if skipped:
+    logging.warning("nonfinite=skip dropped %d of the %d updates so far (the "
+                    "first at step %d): a non-finite loss, gradient or "
+                    "update; lower the learning rate if that is many.",
+                    skipped, step, int(state.first_nonfinite) + 1)
   return state, step
 
 
@@ -336,7 +426,8 @@ def _check_finite(cfg, state):
   bad = int(state.first_nonfinite)
   if bad >= 0 and cfg.nonfinite == "stop":
     raise NonFiniteError(
-        f"Non-finite loss or gradient at step {bad}; no update from that "
+        f"Non-finite loss, gradient or update at step {bad + 1} (the "
+        "metrics' numbering); no update from that "
         "step on was applied and no checkpoint was written after it. "
         "Lower the learning rate, or set --config.nonfinite=skip to drop "
         "such updates and continue.")
