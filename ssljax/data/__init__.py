@@ -8,6 +8,7 @@ works anywhere.
 from ssljax.data import hierarchical_shapes
 from ssljax.data import mnist5k
 from ssljax.data import spiral2d
+from ssljax.data.sources import check_keys
 from ssljax.data.sources import DatasetError
 from ssljax.data.sources import InMemory
 from ssljax.data.sources import load_labels

@@ -74,33 +74,88 @@ def load_source(name, split, data_dir=None, download=None):
             if base in SHIPPED else _prepare_hint(name, data_dir))
     raise DatasetError(f"data_dir {data_dir!r} does not exist. {what}.")
   try:
-    return tfds.data_source(name, split=split, data_dir=data_dir,
-                            download=download)
+    src = tfds.data_source(name, split=split, data_dir=data_dir,
+                           download=download)
   except (NotImplementedError, FileNotFoundError, AssertionError) as e:
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
-      raise DatasetError(
-          f"Dataset {name!r} is not prepared in {builder.data_dir!r}. "
-          f"{_prepare_hint(name, data_dir)}") from e
+      raise _not_prepared(name, data_dir) from e
     if "file format" in str(e).lower():
       raise DatasetError(
           f"Dataset {name!r} in {builder.data_dir!r} is in a sequential file "
           "format; ssljax needs random access. "
           f"{_prepare_hint(name, data_dir)}") from e
     raise
-  except KeyError as e:  # tfds: "`splits` is empty" for a half-made folder
-    raise DatasetError(
-        f"Dataset {name!r} is not prepared in "
-        f"{tfds.builder(name, data_dir=data_dir).data_dir!r} (the folder "
-        "exists but holds no dataset_info.json / splits). "
-        f"{_prepare_hint(name, data_dir)}") from e
+  except KeyError as e:  # tfds: "`splits` is empty" for an unprepared one
+    raise _not_prepared(name, data_dir) from e
   except ValueError as e:
+    if "0 length" in str(e):  # tfds: "Paths sequence can not be of 0 length"
+      raise _empty_split(name, split, data_dir) from e
     if "split" in str(e).lower():
       splits = list(tfds.builder(name, data_dir=data_dir).info.splits)
       raise DatasetError(f"Unknown split {split!r} of {name!r}; valid splits: "
                          f"{', '.join(splits)} (slicing such as "
                          "'train[:90%]' is allowed).") from e
     raise
+  if not len(src):  # pylint: disable=g-explicit-length-test
+    raise _empty_split(name, split, data_dir)
+  return src
+
+
+def _not_prepared(name, data_dir):
+  """DatasetError for a dataset with no prepared copy in data_dir, saying
+  whether its folder is missing or exists without dataset_info.json."""
+  folder = epath.Path(tfds.builder(name, data_dir=data_dir).data_dir)
+  if not folder.exists():
+    state = f"no folder {str(folder)!r}: it was never built there"
+  elif not (folder / "dataset_info.json").exists():
+    state = (f"the folder {str(folder)!r} exists but holds no "
+             "dataset_info.json: a build that did not finish; delete the "
+             "folder and build again")
+  else:
+    state = f"{str(folder)!r} holds no complete split files"
+  return DatasetError(f"Dataset {name!r} is not prepared ({state}). "
+                      f"{_prepare_hint(name, data_dir)}")
+
+
+def _empty_split(name, split, data_dir):
+  splits = tfds.builder(name, data_dir=data_dir).info.splits
+  sizes = ", ".join(f"{k} ({v.num_examples})" for k, v in splits.items())
+  return DatasetError(
+      f"Split {split!r} of dataset {name!r} holds 0 examples; use a split "
+      f"with examples (splits: {sizes}; slicing such as 'train[:90%]' or "
+      "'train[:1000]' is allowed).")
+
+
+def check_keys(source, keys, *, dataset, split):
+  """Raises DatasetError unless every feature key is in the examples.
+
+  Args:
+    source: what `load_source` returns (or `InMemory` of it).
+    keys: the feature keys a run reads: a sequence (`["label",
+      "coarse_label"]`) or a mapping config field -> key or keys
+      (`{"data.label_key": "label", "eval.coarse_label_keys": (...)}`),
+      whose field names the message then gives. None entries are ignored.
+    dataset, split: named in the message.
+  """
+  if hasattr(keys, "items"):
+    wanted = [(k, field) for field, v in keys.items()
+              for k in ((v,) if isinstance(v, str) or v is None else v)]
+  else:
+    wanted = [(k, None) for k in keys]
+  info = getattr(source, "dataset_info", None)
+  if info is not None and getattr(info, "features", None) is not None:
+    valid = set(info.features.keys())
+  elif len(source):  # pylint: disable=g-explicit-length-test
+    valid = set(source[0].keys())
+  else:
+    raise _empty_split(dataset, split, None)
+  missing = [(k, f) for k, f in wanted if k is not None and k not in valid]
+  if missing:
+    names = ", ".join(f"{k} ({f})" if f else str(k) for k, f in missing)
+    raise DatasetError(
+        f"Dataset {dataset!r} split {split!r} has no key(s) {names}; its "
+        f"keys: {', '.join(sorted(valid))}. Use one of them.")
 
 
 def load_labels(name, split, data_dir=None, key="label"):
