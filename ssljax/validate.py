@@ -6,6 +6,9 @@ do. `closest_fields(cfg, name)` suggests fields for a misspelled override.
 """
 
 import difflib
+import math
+import numbers
+import re
 
 from ssljax import evals
 from ssljax import methods
@@ -17,6 +20,21 @@ from ssljax.methods import ema
 
 NONFINITE_POLICIES = ("stop", "skip")
 
+# Smallest data.image_size (and local_size) each ResNet stem handles: the
+# CIFAR stem keeps the resolution and stages 2-4 halve it 3 times (8 px ->
+# 1 px); the ImageNet stem's 7x7 stride-2 conv and stride-2 max-pool halve
+# it twice more, 5 times in all (32 px -> 1 px). Below that the last stages
+# convolve padding: the run trains, but not the network the config names.
+MIN_IMAGE_SIZE = {"cifar": 8, "imagenet": 32}
+# Methods that do not run cfg.model on the images (rdae owns its MLP).
+_NO_ENCODER = ("rdae",)
+# Integer fields sizing a network (model.width, vit depth / num_heads,
+# mae.decoder_heads, rdae.channels, ...): each must be >= 1.
+_SIZE_FIELD = re.compile(
+    r"(^|_)(width|depth|heads|channels|dim|patch_size|image_size|start_size|mlp_ratio)$")
+# Momentum-like fields: in [0, 1) (1 never forgets, < 0 oscillates).
+_MOMENTUM_FIELD = re.compile(r"^(momentum|b1|b2|beta1|beta2)$|_momentum$")
+
 
 class ConfigError(ValueError):
   """The config cannot run; the message says which fields and why."""
@@ -25,6 +43,8 @@ class ConfigError(ValueError):
 def _positive(problems, cfg, *fields):
   for f in fields:
     value = _get(cfg, f)
+    if _is_number(value) and not math.isfinite(value):
+      continue  # reported by _check_finite
     if value is not None and not value > 0:
       problems.append(f"{f} = {value!r}: must be > 0.")
 
@@ -36,6 +56,75 @@ def _get(cfg, dotted):
       return None
     node = node[part]
   return node
+
+
+def _is_number(value):
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _leaves(cfg, prefix=""):
+  """(dotted name, value) of every leaf; tuple entries as name[i]."""
+  for k, v in cfg.items():
+    if hasattr(v, "items"):
+      yield from _leaves(v, f"{prefix}{k}.")
+    elif isinstance(v, (tuple, list)):
+      for i, x in enumerate(v):
+        yield f"{prefix}{k}[{i}]", x
+    else:
+      yield f"{prefix}{k}", v
+
+
+def _check_finite(problems, cfg):
+  """Every float anywhere (base_lr, weight_decay, loss coefficients, ...):
+  an inf or nan learning rate makes the first update NaN."""
+  for field, value in _leaves(cfg):
+    if _is_number(value) and not math.isfinite(value):
+      problems.append(f"{field} = {value!r}: must be a finite number.")
+
+
+def _check_ranges(problems, cfg):
+  """warmup fields >= 0, momentum-like fields in [0, 1)."""
+  for field, value in _leaves(cfg):
+    if not _is_number(value) or not math.isfinite(value):
+      continue
+    leaf = field.split(".")[-1]
+    if "warmup" in leaf and value < 0:
+      problems.append(f"{field} = {value!r}: must be ≥ 0 (0: no warmup).")
+    if _MOMENTUM_FIELD.search(leaf) and not 0 <= value < 1:
+      problems.append(f"{field} = {value!r}: must be in [0, 1) (a momentum "
+                      "or decay rate, e.g. 0.9).")
+
+
+def _check_sizes(problems, cfg):
+  """Network sizes >= 1 and images large enough for the ResNet stem."""
+  for field, value in _leaves(cfg):
+    if (field.startswith("data.") or not _SIZE_FIELD.search(
+        field.split(".")[-1]) or not _is_number(value)):
+      continue
+    if value < 1 or value != int(value):
+      problems.append(f"{field} = {value!r}: a network size, must be a "
+                      "whole number ≥ 1.")
+  model = cfg.get("model", {})
+  if (cfg.get("method") in _NO_ENCODER
+      or not str(model.get("name", "")).startswith("resnet")):
+    return
+  stem = model.get("stem", "imagenet")
+  if stem not in MIN_IMAGE_SIZE:
+    return  # the model's own check names the stem
+  least = MIN_IMAGE_SIZE[stem]
+  fields = ["data.image_size"] + (["data.local_size"]
+                                  if cfg.data.get("num_local") else [])
+  for field in fields:
+    size = _get(cfg, field)
+    if _is_number(size) and 0 < size < least:
+      how = ("stages 2-4 halve it 3 times" if stem == "cifar" else
+             "the 7x7 stride-2 stem, its max-pool and stages 2-4 halve it "
+             "5 times")
+      other = (" (or model.stem = 'cifar', which needs ≥ 8)"
+               if stem == "imagenet" else "")
+      problems.append(
+          f"{field} = {size}: the ResNet {stem} stem needs ≥ {least} px "
+          f"({how}, down to 1 px); use ≥ {least}{other}.")
 
 
 def _divisible(problems, field, value, num_devices, num_processes):
@@ -127,6 +216,8 @@ def _check_method(problems, cfg):
 def check(cfg, *, num_devices=1, num_processes=1):
   """Raises ConfigError naming every invalid field of `cfg`."""
   problems = []
+  _check_finite(problems, cfg)
+  _check_ranges(problems, cfg)
   _positive(problems, cfg, "optimizer.base_lr", "probe.lr", "batch_size",
             "eval_batch_size", "data.image_size", "data.num_global",
             "log_every", "checkpoint.every", "checkpoint.keep")
@@ -151,8 +242,11 @@ def check(cfg, *, num_devices=1, num_processes=1):
   n_before = len(problems)
   _check_names(problems, cfg)
   _check_vit(problems, cfg)
+  _check_sizes(problems, cfg)
   if len(problems) == n_before:  # building needs valid names and sizes
     _check_method(problems, cfg)
+  if len(problems) == 1:  # one line, as every CLI error
+    raise ConfigError(f"Invalid config: {problems[0]}")
   if problems:
     raise ConfigError("Invalid config:\n" + "\n".join(
         f"  - {p}" for p in problems))
