@@ -122,11 +122,11 @@ def _usage_error(prog, message):
   sys.exit(2)
 
 
-def _print_help(prog):
+def _print_help():
   """--help: this module's docstring and its own flags (absl's --help lists
   the flags of the console script's module, which defines none)."""
   module = __name__ if __name__ != "__main__" else sys.argv[0]
-  print(__doc__.strip().replace("ssljax-train", prog, 1))
+  print(__doc__.strip())
   print("\nFlags (--config.FIELD=VALUE overrides any field of the config; "
         "--helpfull lists every library's flags too):")
   print(FLAGS.module_help(module))
@@ -209,8 +209,10 @@ def _flag_error(prog, error, cfg):
     node = cfg
     for part in m.group(1).split("."):
       node = node[part]
-    message += (f"; config field {m.group(1)} takes a "
-                f"{type(node).__name__} (default {node!r}).")
+    kind = type(node).__name__
+    article = "an" if kind[0] in "aeiou" else "a"
+    message += (f"; config field {m.group(1)} takes {article} {kind} "
+                f"(default {node!r}).")
   _usage_error(prog, message.removeprefix("flag "))
 
 
@@ -220,11 +222,11 @@ def parse_flags(argv):
   (with the closest valid fields), a bad value, a missing flag. Expands `~`
   in --config=~/x.py (no shell does after `=`). --help lists this module's
   flags and exits 0."""
-  prog = os.path.basename(argv[0])
+  prog = "ssljax-train"  # also under python -m ssljax.main, as in main()
   argv = list(argv)
   before_dashes = argv[1:argv.index("--")] if "--" in argv else argv[1:]
   if any(a in _HELP_ARGS for a in before_dashes):
-    _print_help(prog)
+    _print_help()
     sys.exit(0)
   cfg = None
   spec = _config_spec(argv)
@@ -233,6 +235,7 @@ def parse_flags(argv):
     path = os.path.expanduser(path)
     argv[i] = f"--config={path}" + (f":{arg}" if arg is not None else "")
     cfg = _load_config(prog, path, arg)
+  saved, sys.argv = sys.argv, argv  # config_flags reads the overrides there
   try:
     return FLAGS(argv)
   except (KeyError, AttributeError):
@@ -241,6 +244,8 @@ def parse_flags(argv):
   except flags.Error as e:
     _bad_field(prog, argv, cfg)
     _flag_error(prog, e, cfg)
+  finally:
+    sys.argv = saved
 
 
 def run():
