@@ -267,29 +267,15 @@ def pretraining_source(cfg, train_src):
   return src
 
 
-def _check_keys(source, keys, dataset, split):
-  """ConfigError (before anything is written) for a label key the examples
-  lack, e.g. a misspelled data.label_key or eval.coarse_label_keys entry."""
-  if not len(source):
-    raise validate.ConfigError(f"{dataset}:{split} has no examples; choose "
-                               "a non-empty split.")
-  have = sorted(source[0])
-  missing = [k for k in keys if k not in have]
-  if missing:
-    raise validate.ConfigError(
-        f"{dataset}:{split} examples have no key(s) {', '.join(missing)} "
-        f"(data.label_key / eval.coarse_label_keys); their keys: "
-        f"{', '.join(have)}.")
-
-
 def _train(cfg, workdir, override_config, guard, lock):
   d = cfg.data
   # The data first: a missing dataset or key writes nothing to the workdir.
   train_src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
   test_src = ssljax.data.load_source(d.dataset, d.eval_split, d.data_dir)
-  keys = (d.label_key,) + tuple(monitor.eval_config(cfg)["coarse_label_keys"])
+  keys = {"data.label_key": d.label_key, "eval.coarse_label_keys":
+          monitor.eval_config(cfg)["coarse_label_keys"]}
   for src, split in ((train_src, d.train_split), (test_src, d.eval_split)):
-    _check_keys(src, keys, d.dataset, split)
+    ssljax.data.check_keys(src, keys, dataset=d.dataset, split=split)
   checkpoint.check_config(workdir, cfg, override_config)
   if d.get("cache"):
     train_src = ssljax.data.InMemory(train_src)

@@ -23,6 +23,7 @@ from ssljax import preemption
 from ssljax import train
 from ssljax import validate
 from ssljax import workdir
+import ssljax.data
 from tests import helpers
 from tests.test_reliability import _env
 
@@ -303,7 +304,7 @@ def test_a_misspelled_label_key_is_refused_before_config_json(data_dir,
                                                               tmp_path):
   wd = tmp_path / "run"
   cfg = helpers.tiny_config(data_dir, **{"data.label_key": "nolabel"})
-  with pytest.raises(validate.ConfigError, match="no key.s. nolabel"):
+  with pytest.raises(ssljax.data.DatasetError, match="no key.s. nolabel"):
     train.train_and_evaluate(cfg, str(wd))
   assert not (wd / "config.json").exists()
 
