@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssljax import ops
+from ssljax.methods import mveb
 
 flags.DEFINE_list("sizes", ["32", "64", "128", "256", "512"],
                   "Samples per estimate n.")
@@ -41,23 +41,14 @@ FLAGS = flags.FLAGS
 
 def sample(key, n, d, spread):
   """[n, d] unit rows: uniform, or around e_0 with resultant ≈ spread."""
-  g = jax.random.normal(key, (n, d))
   if spread == "uniform":
-    return g / jnp.linalg.norm(g, axis=1, keepdims=True)
+    return mveb.uniform_sphere(key, n, d)
   # For z = normalize(e_0 + σ g), ‖mean z‖ ≈ 1 / sqrt(1 + σ² d): solve for σ.
   r = float(spread)
   sigma = np.sqrt((1 / r**2 - 1) / d)
-  z = g * sigma
+  z = jax.random.normal(key, (n, d)) * sigma
   z = z.at[:, 0].add(1.0)
   return z / jnp.linalg.norm(z, axis=1, keepdims=True)
-
-
-@jax.jit
-def tangential_score_norm(z):
-  s, tau = ops.vmf_score(z)
-  s_tan = s - jnp.sum(s * z, axis=1, keepdims=True) * z
-  return (jnp.linalg.norm(s_tan, axis=1).mean(),
-          jnp.linalg.norm(z.mean(0)), tau)
 
 
 def main(argv):
@@ -71,7 +62,7 @@ def main(argv):
         vals = []
         for _ in range(FLAGS.repeats):
           key, k = jax.random.split(key)
-          vals.append([float(x) for x in tangential_score_norm(
+          vals.append([float(x) for x in mveb.tangential_score_norm(
               sample(k, n, d, spread))])
         s, r, tau = np.mean(vals, axis=0)
         print(f"{spread:>8} {d:>5} {n:>5} {r:6.3f} {tau:6.3f} {s:8.2f} "

@@ -17,6 +17,7 @@ from ssljax import optim
 from ssljax.data import augment
 from ssljax.data import clustered
 from ssljax.methods import ema
+from ssljax.methods import mveb
 
 NONFINITE_POLICIES = ("stop", "skip")
 
@@ -182,6 +183,8 @@ def _check_names(problems, cfg):
         problems.append(f"{field}: {e}")
   if "ema" in cfg:
     attempt(lambda: ema.check(cfg.ema))
+  if cfg.method == "mveb":
+    attempt(lambda: mveb.parse_reference(cfg.loss.get("lambd_reference")))
   attempt(lambda: clustered.from_config(cfg.data))
   _check_holdout(problems, cfg)
 
