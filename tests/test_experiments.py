@@ -15,7 +15,7 @@ from ssljax.experiments import sag_vicreg
 from tests import helpers
 
 NAMES = ("compare_methods", "learning_by_reconstruction", "rate_distortion",
-         "reverse_ssl", "sag_vicreg")
+         "reverse_ssl", "sag_vicreg", "sag_toy")
 
 
 def _run(name, *args, **kwargs):

@@ -15,6 +15,9 @@
   python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg
       SAG-VICReg vs VICReg (+ SimCLR, BYOL, MVEB): local, global and
       clustering metrics over seeds, and on held-out classes.
+  python -m ssljax.experiments.sag_toy --workdir=/tmp/sag_toy
+      SAG-VICReg's mechanism in minutes: MLP encoders on nested Gaussian
+      clusters, one cluster held out of pretraining.
 
 They read the repository's configs/, which the wheel does not ship: run
 them from a checkout (an editable install finds it from anywhere). Each
