@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 # Builders defined in ssljax; importing ssljax.data registers them with TFDS.
-SHIPPED = ("hierarchical_shapes", "hierarchical_shapes_v1", "mnist5k",
+SHIPPED = ("hierarchical_shapes", "hierarchical_shapes_v2",
+           "hierarchical_shapes_v1", "mnist5k",
            "spiral2d")
 
 

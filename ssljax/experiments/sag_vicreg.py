@@ -450,8 +450,8 @@ def centroid_figure(runs, group, holdout=None):
       ax.scatter(x, y, s=70, marker="o" if su == 0 else "s",
                  facecolors="none" if unseen else color, edgecolors=color,
                  linewidths=1.5)
-      detail = hs.DETAILS[f % len(hs.DETAILS)] if f < hs.NUM_FINE else f
-      ax.annotate(str(detail)[:2], (x, y), fontsize=6,
+      variant = hs.FINE_NAMES[f].split("_")[1] if f < hs.NUM_FINE else f
+      ax.annotate(str(variant)[:3], (x, y), fontsize=6,
                   textcoords="offset points", xytext=(4, 3))
     for co in sorted(set(c["coarse"])):
       ax.scatter([], [], color=colors[co % 10], label=(
@@ -459,8 +459,8 @@ def centroid_figure(runs, group, holdout=None):
     ax.set(title=f"{NAMES[m]} ({name.split('/')[-1]})",
            xlabel=f"PC1 ({share[0]:.0%})", ylabel=f"PC2 ({share[1]:.0%})")
   axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1),
-                     title="family\n(○ round, □ angular;\nso(lid), ou(tline),"
-                     "\nst(riped), ha(lf))", title_fontsize=7)
+                     title="family\n(○ round, □ angular;\nlabel: the variant's "
+                     "\nfirst letters)", title_fontsize=7)
   fig.suptitle("Fine-class centroids of the test representation (PCA)"
                + ("; hollow: held out of pretraining" if holdout else ""),
                fontsize=9)
