@@ -31,6 +31,7 @@ from ssljax import optim
 from ssljax import preemption
 from ssljax import validate
 from ssljax import workdir as workdir_lib
+from ssljax.methods import base
 import ssljax.data
 from ssljax.data import augment
 from ssljax.data import clustered
@@ -138,6 +139,15 @@ def _finite(*trees):
   return jnp.isfinite(total)
 
 
+def label_keys(cfg):
+  """The label fields train batches carry: the pipeline's defaults, the
+  probe's data.label_key and eval.coarse_label_keys (for the pair
+  diagnostics of `ssljax.methods.base.pair_label_metrics`)."""
+  return tuple(dict.fromkeys(
+      pipeline.LABEL_KEYS + (cfg.data.label_key,)
+      + monitor.eval_config(cfg)["coarse_label_keys"]))
+
+
 def train_step(s, state, batch):
   cfg = s.cfg
   key = jax.random.fold_in(state.rng, state.step)
@@ -159,6 +169,11 @@ def train_step(s, state, batch):
         logits, labels).mean()
     metrics = dict(aux.metrics, probe_loss=ce, probe_train_accuracy=jnp.mean(
         logits.argmax(-1) == labels))
+    # Diagnostics (`ssljax.methods.base`), outside the method's loss.
+    metrics.update(base.std_summary(aux.rep, "rep"))
+    if aux.pairs is not None:
+      metrics.update(base.pair_label_metrics(aux.pairs, {
+          k: batch[k] for k in label_keys(cfg) if k in batch}))
     return loss + ce, (loss, metrics, aux)
 
   grads, (loss, metrics, aux) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -294,8 +309,8 @@ def _train(cfg, workdir, override_config, guard, lock):
       flip=d.get("flip", True))
   it = pipeline.train_iterator(
       pretrain_src, global_batch=cfg.batch_size, crops=crops, seed=cfg.seed,
-      worker_count=d.worker_count, num_threads=d.num_threads,
-      clusters=clustered.from_config(d))
+      label_keys=label_keys(cfg), worker_count=d.worker_count,
+      num_threads=d.num_threads, clusters=clustered.from_config(d))
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
   state = init_state(s, cfg.seed)
   evaluator = monitor.Evaluator(

@@ -87,10 +87,12 @@ def test_interrupted_run_is_bit_identical(data_dir, tmp_path, method):
   rows = [json.loads(l) for l in open(tmp_path / "cut" / "metrics.jsonl")]
   assert [r["step"] for r in rows] == list(range(1, 7))
   keys = {"vicreg": {"repr_loss", "std_loss", "cov_loss"},
-          "byol": {"cosine", "ema_momentum"}}[method]
+          "byol": {"cosine", "ema_momentum", "z_std_mean", "z_std_min",
+                   "p_std_mean", "p_std_min", "p_norm"}}[method]
   for r in rows:
     assert keys | {"loss", "lr", "epoch", "images_per_sec",
-                   "seconds_per_step", "probe_loss"} <= set(r)
+                   "seconds_per_step", "probe_loss", "rep_std_mean",
+                   "rep_std_min"} <= set(r)
   assert os.listdir(tmp_path / "full" / "tb")
 
 

@@ -27,6 +27,12 @@ views first, then local crops), each [n, S, S, 3] sharded over the mesh's
 probe's parameters are not among them). The method state is any pytree the
 method keeps between steps (EMA target network, memory bank, ...); it is
 sharded (replicated), checkpointed and restored like the rest of the state.
+
+Diagnostics. `train.py` adds to every method's metrics `rep_std_mean` and
+`rep_std_min` (`std_summary` of LossAux.rep) and, for a method whose
+LossAux carries `pairs`, `pair_same_<key>` for every label key of the
+batch (`pair_label_metrics`). Losses never read labels; these metrics do,
+outside the loss.
 """
 
 from typing import Any, Callable, NamedTuple
@@ -35,12 +41,63 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ssljax import ops
+
 
 class LossAux(NamedTuple):
   metrics: dict          # float32 scalars, logged as is ("loss" included)
   batch_stats: Any       # the network's updated mutable statistics
   state: Any             # the method state after this step's forward pass
   rep: jax.Array         # [n, w] encoder features the online probe reads
+  # Optional: int [v·n], the positive partner of each row of a view-major
+  # stack of the global batch (row r = view r // n of image r % n), in the
+  # same row numbering; train.py reports how often a partner that is
+  # another image shares the anchor's labels (`pair_label_metrics`).
+  pairs: Any = None
+
+
+def std_summary(x, prefix):
+  """Collapse monitor of embeddings x [m, d] (rows over the global batch):
+  {prefix_std_mean, prefix_std_min}, the mean and the minimum over the d
+  dimensions of the per-dimension standard deviation (over the m rows,
+  population: 1/m) of the L2-normalized rows; float32, no gradient.
+
+  Normalized, so the scale of x (free in BYOL's and SimCLR's losses) does
+  not matter: every value is in [0, 1], `std_mean` <= 1/sqrt(d) (equal when
+  the rows spread isotropically around the origin), `std_min` = 0 when some
+  direction carries no variation (dimensional collapse), `std_mean` = 0 when
+  all rows are equal (complete collapse). Rows are centred on the first row
+  before the usual two-pass std, so equal rows give exactly 0.
+  """
+  x = ops.l2_normalize(jax.lax.stop_gradient(x).astype(jnp.float32))
+  std = jnp.std(x - x[:1], axis=0)
+  return {f"{prefix}_std_mean": jnp.mean(std),
+          f"{prefix}_std_min": jnp.min(std)}
+
+
+def pair_label_metrics(pairs, labels):
+  """{"pair_same_<key>": float32} for each `labels` key (int [n] labels of
+  the global batch): among the rows r of `pairs` (LossAux.pairs, int [v·n];
+  row r is image r % n) whose partner is ANOTHER image (pairs[r] % n !=
+  r % n), the fraction whose partner has the same label. Self pairs and
+  pairs of two views of one image are excluded (the method reports their
+  shares); with no cross-image pair at all the value is 0, not NaN.
+  Chance level is the probability that two images of a batch share the
+  label, ≈ Σ_c p_c² (1/C for C balanced classes).
+  """
+  if not labels:
+    return {}
+  n = next(iter(labels.values())).shape[0]
+  m = pairs.shape[0]
+  if m % n:
+    raise ValueError(f"LossAux.pairs has {m} rows, not a multiple of the "
+                     f"batch's {n} examples.")
+  rows = jnp.arange(m) % n
+  other = pairs.astype(jnp.int32) % n
+  cross = rows != other
+  count = jnp.maximum(jnp.sum(cross), 1).astype(jnp.float32)
+  return {f"pair_same_{k}": jnp.sum(cross & (y[rows] == y[other])).astype(
+      jnp.float32) / count for k, y in labels.items()}
 
 
 def _no_state(variables):

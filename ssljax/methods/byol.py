@@ -8,12 +8,22 @@ per direction, the two directions summed, averaged over the batch. The
 target runs in train mode (batch statistics of its own batch), its BN
 running statistics copied from the online network, as the official code.
 Config: projector, predictor, ema.{base, schedule}.
+
+Metrics (all float32 over the global batch, no gradient; `diagnostics`):
+loss; cosine, the mean cosine between each online prediction and the
+other view's target projection (= 1 − loss/4, computed from the vectors);
+z_std_mean, z_std_min and p_std_mean, p_std_min, `base.std_summary` of
+the L2-normalized online projections z and predictions p of the two views
+(2n rows): 0 = collapse, 1/sqrt(d) = isotropic spread; p_norm, the mean L2
+norm of the raw predictions; ema_momentum (the update).
 """
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from ssljax import losses
+from ssljax import ops
 from ssljax.methods import base
 from ssljax.methods import ema
 from ssljax.methods import joint
@@ -36,6 +46,23 @@ def build(cfg):
       dict(spec=cfg.predictor, hidden_bias=True, last_bias=True))
 
 
+def diagnostics(z, p, t):
+  """Collapse signs of one BYOL step (module docstring): z, p the online
+  projections and predictions of the two views, t the target projections;
+  lists of two [n, d] arrays. Float32 scalars, no gradient."""
+  z, p, t = jax.lax.stop_gradient((z, p, t))
+  f32 = lambda xs: [x.astype(jnp.float32) for x in xs]
+  z, p, t = f32(z), f32(p), f32(t)
+  pn, tn = [ops.l2_normalize(x) for x in p], [ops.l2_normalize(x) for x in t]
+  cosine = (jnp.mean(jnp.sum(pn[0] * tn[1], -1))
+            + jnp.mean(jnp.sum(pn[1] * tn[0], -1))) / 2
+  p_all = jnp.concatenate(p)
+  return dict(cosine=cosine,
+              p_norm=jnp.mean(jnp.linalg.norm(p_all, axis=-1)),
+              **base.std_summary(jnp.concatenate(z), "z"),
+              **base.std_summary(p_all, "p"))
+
+
 def make_objective(cfg, net, *, mesh=None, total_steps):
   del mesh
 
@@ -46,6 +73,7 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
     target = jax.lax.stop_gradient(target)
     loss, metrics = losses.byol(out["p"][0], out["p"][1], target["z"][0],
                                 target["z"][1])
+    metrics.update(diagnostics(out["z"][:2], out["p"][:2], target["z"]))
     return loss, base.LossAux(metrics, stats, state, out["rep"][0])
 
   return base.Objective(loss_fn, init_state=lambda v: {"ema": ema.init(v)},

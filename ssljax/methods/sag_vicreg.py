@@ -62,8 +62,16 @@ The graph is built once over the global batch (gathered; `mesh`), so every
 device draws the same partners; no gradient flows through it. Before the
 warm-up ends the graph (and the EMA forward) is skipped by a `lax.cond`.
 Metrics add pair_loss, pair_weight (α_t), invariance (the mixed term),
-partner_other_view and partner_self (fractions of partners that are the
-other view of the row's image, or the row itself).
+partner_other_view, partner_self and partner_other_image (fractions of
+the 2n partners that are the other view of the row's image, the row
+itself, or a view of another image; they sum to 1), and z_std_mean,
+z_std_min (`base.std_summary` of the L2-normalized rows of Y; VICReg's
+`std` is the raw one). The partners go to train.py as LossAux.pairs, which
+adds pair_same_<key> for every label key of the batch (`label`,
+`coarse_label`, eval.coarse_label_keys): the fraction of the cross-image
+pairs whose two images share that label (`base.pair_label_metrics`; the
+loss never reads labels). Before the warm-up (α_t = 0) every row is its
+own partner: partner_other_image and pair_same_* are 0 then.
 """
 
 import jax
@@ -157,7 +165,8 @@ def sag_loss(z1, z2, partners, alpha, *, sim_coeff=25.0, std_coeff=25.0,
       loss=loss, pair_loss=pair, pair_weight=alpha,
       invariance=(1 - alpha) * repr_loss + alpha * pair,
       partner_other_view=jnp.mean(partners == (rows + n) % (2 * n)),
-      partner_self=jnp.mean(partners == rows))
+      partner_self=jnp.mean(partners == rows),
+      partner_other_image=jnp.mean(partners % n != rows % n))
   return loss, metrics
 
 
@@ -189,7 +198,9 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
                              sim_coeff=c.sim_coeff, std_coeff=c.std_coeff,
                              cov_coeff=c.cov_coeff,
                              stop_partner_grad=p.stop_partner_grad)
-    return loss, base.LossAux(metrics, stats, state, out["rep"][0])
+    metrics.update(base.std_summary(jnp.concatenate(out["z"][:2]), "z"))
+    return loss, base.LossAux(metrics, stats, state, out["rep"][0],
+                              pairs=partners)
 
   ema_update = ema.updater(cfg.ema, total_steps) if use_ema else None
 

@@ -62,6 +62,7 @@ def test_loss_is_vicreg_exactly_without_pairing(data_dir, case):
   for k in ("repr_loss", "std_loss", "cov_loss"):
     assert m[k] == wm[k]
   assert m["pair_weight"] == 0.0 and m["partner_self"] == 1.0
+  assert m["partner_other_image"] == 0.0
   for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(wg)):
     np.testing.assert_array_equal(a, b)
 
@@ -96,6 +97,7 @@ def test_pair_term_on_a_hand_built_case():
       + 25 * mv["std_loss"] + mv["cov_loss"], rtol=1e-6)
   assert float(m["partner_other_view"]) == pytest.approx(3 / 6)
   assert float(m["partner_self"]) == pytest.approx(1 / 6)
+  assert float(m["partner_other_image"]) == pytest.approx(2 / 6)
   # Partners that are all the other view: pair = repr, loss = VICReg's.
   other = jnp.asarray([3, 4, 5, 0, 1, 2])
   loss_o, m_o = sag_vicreg.sag_loss(jnp.asarray(z1), jnp.asarray(z2), other,
@@ -154,13 +156,33 @@ def test_one_device_equals_eight_devices(data_dir):
   assert out[1][1]["pair_weight"] == 0.5
   # Same graph and same partners on 1 and 8 devices: the pair statistics
   # are equal, not merely close (a different partner moves them a lot).
-  for k in ("partner_self", "partner_other_view"):
-    assert out[1][1][k] == out[8][1][k]
+  for k in ("partner_self", "partner_other_view", "partner_other_image",
+            "pair_same_label", "pair_same_coarse_label"):
+    assert out[1][1][k] == out[8][1][k], k
+  assert 0 < out[1][1]["partner_other_image"] <= 1
+  assert 0 <= out[1][1]["pair_same_label"] <= out[1][1][
+      "pair_same_coarse_label"] <= 1
+  for k in ("z_std_mean", "z_std_min", "rep_std_mean", "rep_std_min"):
+    assert 0 < out[1][1][k] <= 1, k
+    np.testing.assert_allclose(out[1][1][k], out[8][1][k], rtol=1e-4,
+                               err_msg=k)
   np.testing.assert_allclose(out[1][1]["pair_loss"], out[8][1]["pair_loss"],
                              rtol=1e-5)
   np.testing.assert_allclose(out[1][1]["loss"], out[8][1]["loss"], rtol=1e-5)
   for a, b in zip(jax.tree.leaves(out[1][0]), jax.tree.leaves(out[8][0])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6)
+
+
+def test_pair_label_metrics_are_zero_while_pairing_is_off(data_dir):
+  cfg = _config(data_dir, warmup_fraction=0.5)  # step 0 of 1000: α = 0
+  s = train.setup(cfg, 1000, 24)
+  _, m = train.jit_train_step(s)(train.init_state(s, 0), pipeline.to_global(
+      _batch(cfg, data_dir), s.mesh))
+  m = jax.device_get(m)
+  assert m["pair_weight"] == 0.0 and m["partner_self"] == 1.0
+  for k in ("partner_other_image", "pair_same_label",
+            "pair_same_coarse_label"):
+    assert m[k] == 0.0, k
 
 
 def test_ema_graph_trains_and_the_target_lags(data_dir):
