@@ -4,7 +4,8 @@
   python -m ssljax.experiments.compare_methods --workdir=/tmp/compare  # all
 
 Arg "METHOD,DATASET"; methods: those of METHODS below; datasets:
-mnist5k (25 epochs) and hierarchical_shapes (10 epochs). Everything but the
+mnist5k (25 epochs) and hierarchical_shapes (3.0.0; hierarchical_shapes_v2
+for 2.0.0, the earlier results; 10 epochs). Everything but the
 method's own head and loss is shared: width-8 ResNet-18 with the CIFAR stem,
 two 32 px views with the same `cifar` augmentations (no multi-crop: MVEB's
 local views would give it more views than the others), batch 256, AdamW
@@ -30,7 +31,9 @@ Runtimes and results: docs/results/compare_methods.md.
 
 from ssljax import configs
 
-DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10}  # name -> epochs
+# name -> epochs; hierarchical_shapes_v2 is version 2.0.0 (earlier results).
+DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10,
+            "hierarchical_shapes_v2": 10}
 METHODS = ("mveb", "vicreg", "sag_vicreg", "byol", "simclr", "ae", "mae")
 
 

@@ -24,7 +24,9 @@ the hierarchy experiments.
 
 from ssljax import configs
 
-DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10}  # name -> epochs
+# name -> epochs; hierarchical_shapes_v2 is version 2.0.0 (earlier results).
+DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10,
+            "hierarchical_shapes_v2": 10}
 
 
 def get_config(arg=None):

@@ -98,6 +98,7 @@ from ssljax import experiments
 from ssljax import files
 from ssljax import train
 from ssljax.data import hierarchical_shapes as hs
+from ssljax.data import shapes_v2
 
 METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb", "ae")
 # The defaults of --unseen_methods and --seeds: the notebook names the cells
@@ -123,7 +124,8 @@ def _define_flags():
   flags.DEFINE_list("seeds", [str(s) for s in SEEDS], "Seeds (cfg.seed).")
   flags.DEFINE_string("dataset", "hierarchical_shapes", "TFDS name (a "
                       "config of hierarchical_shapes, e.g. "
-                      "hierarchical_shapes/32_small for smoke tests).")
+                      "hierarchical_shapes/32_small for smoke tests; "
+                      "hierarchical_shapes_v2 for version 2.0.0).")
   flags.DEFINE_enum("holdout_key", "coarse_label", list(LEVELS),
                     "Label key of --holdout_classes.")
   flags.DEFINE_list("holdout_classes", ["2", "5"], "Classes held out of the "
@@ -422,7 +424,14 @@ def pca_2d(mean_cd):
           np.pad(share[:2], (0, pad)))
 
 
-def centroid_figure(runs, group, holdout=None):
+def fine_names(dataset):
+  """Fine-class names of the hierarchical_shapes version `dataset` names."""
+  base = str(dataset).split("/")[0].split(":")[0]
+  return (shapes_v2.FINE_NAMES if base == "hierarchical_shapes_v2"
+          else hs.FINE_NAMES)
+
+
+def centroid_figure(runs, group, holdout=None, names=hs.FINE_NAMES):
   """The figure of VICReg and SAG-VICReg (those run) side by side, lowest
   seed; None when neither has centroids in `group`. holdout: (label key,
   class ids) drawn hollow."""
@@ -450,7 +459,7 @@ def centroid_figure(runs, group, holdout=None):
       ax.scatter(x, y, s=70, marker="o" if su == 0 else "s",
                  facecolors="none" if unseen else color, edgecolors=color,
                  linewidths=1.5)
-      variant = hs.FINE_NAMES[f].split("_")[1] if f < hs.NUM_FINE else f
+      variant = names[f].split("_")[1] if f < len(names) else f
       ax.annotate(str(variant)[:3], (x, y), fontsize=6,
                   textcoords="offset points", xytext=(4, 3))
     for co in sorted(set(c["coarse"])):
@@ -472,7 +481,8 @@ def plot(results, out_dir):
   s = results["setup"]
   for group, holdout in (("full", None), ("unseen", (
       s["holdout_key"], s["holdout_classes"]))):
-    fig = centroid_figure(results["runs"], group, holdout)
+    fig = centroid_figure(results["runs"], group, holdout,
+                          fine_names(s.get("dataset")))
     if fig:
       suffix = "" if group == "full" else "_unseen"
       paths.append(_save(fig, out_dir / f"centroids{suffix}.png"))
@@ -500,9 +510,11 @@ def main(argv):
   bad = sorted(set(FLAGS.methods + FLAGS.unseen_methods) - set(METHODS))
   if bad:
     raise app.UsageError(f"Unknown methods {bad}; valid: {METHODS}.")
-  if FLAGS.dataset.split("/")[0] != "hierarchical_shapes":
-    raise app.UsageError("--dataset must be hierarchical_shapes or one of "
-                         "its configs: the metrics need its three levels.")
+  if FLAGS.dataset.split("/")[0].split(":")[0] not in (
+      "hierarchical_shapes", "hierarchical_shapes_v2"):
+    raise app.UsageError("--dataset must be hierarchical_shapes (3.0.0), "
+                         "hierarchical_shapes_v2 (2.0.0) or one of their "
+                         "configs: the metrics need their three levels.")
   out = epath.Path(FLAGS.workdir)
   path = out / "results.json"
   results = json.loads(path.read_text()) if path.exists() else {}
