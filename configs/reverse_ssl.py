@@ -16,6 +16,9 @@ from ssljax import configs
 # name -> (epochs, examples in the train split, coarse label keys)
 DATASETS = {"hierarchical_shapes": (16, 10_000,
                                     ("coarse_label", "super_label")),
+            # version 2.0.0 (the earlier results)
+            "hierarchical_shapes_v2": (16, 10_000,
+                                       ("coarse_label", "super_label")),
             "mnist5k": (24, 4_000, ())}
 
 
