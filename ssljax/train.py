@@ -172,8 +172,14 @@ def train_step(s, state, batch):
     # Diagnostics (`ssljax.methods.base`), outside the method's loss.
     metrics.update(base.std_summary(aux.rep, "rep"))
     if aux.pairs is not None:
-      metrics.update(base.pair_label_metrics(aux.pairs, {
-          k: batch[k] for k in label_keys(cfg) if k in batch}))
+      # Replicated first: gathering sharded labels with partner indices
+      # made XLA:CPU emit an all-gather that deadlocked beside the EMA
+      # graph's collectives (tests/methods/test_sag_vicreg.py).
+      repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
+      rep = lambda x: jax.lax.with_sharding_constraint(
+          jax.lax.stop_gradient(x), repl)
+      metrics.update(base.pair_label_metrics(rep(aux.pairs), {
+          k: rep(batch[k]) for k in label_keys(cfg) if k in batch}))
     return loss + ce, (loss, metrics, aux)
 
   grads, (loss, metrics, aux) = jax.grad(loss_fn, has_aux=True)(state.params)
