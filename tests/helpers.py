@@ -40,6 +40,22 @@ def tiny_config(data_dir, **overrides):
 
 
 # The same tiny config as command-line overrides of configs/quickstart.py.
+def metrics_on_1_and_8_devices(cfg, batch, num_train=1000, num_classes=24):
+  """{1: metrics, 8: metrics} of one train step from the seed-0 init on the
+  same global batch, on the first 1 and the first 8 devices."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from ssljax import train  # pylint: disable=g-import-not-at-top
+  from ssljax.data import pipeline  # pylint: disable=g-import-not-at-top
+  out = {}
+  for n in (1, 8):
+    s = train.setup(cfg, num_train, num_classes,
+                    mesh=train.make_mesh(jax.devices()[:n]))
+    _, m = train.jit_train_step(s)(train.init_state(s, 0),
+                                   pipeline.to_global(batch, s.mesh))
+    out[n] = jax.device_get(m)
+  return out
+
+
 def tiny_flags(data_dir, num_steps=3):
   return [f"--config={os.path.join(ROOT, 'configs', 'quickstart.py')}",
           "--config.model.width=4", "--config.projector=32-32",

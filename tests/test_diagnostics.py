@@ -117,12 +117,7 @@ def test_train_step_reports_pair_labels_and_rep_std(data_dir, monkeypatch):
   assert {"label", "coarse_label", "super_label"} <= set(batch)
   pairs = _partners(batch["label"], np.random.default_rng(0))
   monkeypatch.setattr(_FixedPairs, "pairs", pairs)
-  out = {}
-  for n in (1, 8):
-    s = train.setup(cfg, 1000, 24, mesh=train.make_mesh(jax.devices()[:n]))
-    _, m = train.jit_train_step(s)(train.init_state(s, 0),
-                                   pipeline.to_global(batch, s.mesh))
-    out[n] = jax.device_get(m)
+  out = helpers.metrics_on_1_and_8_devices(cfg, batch)
   for key in ("label", "coarse_label", "super_label"):
     y = batch[key]
     want = np.mean(y[np.arange(64) % 32] == y[pairs % 32])

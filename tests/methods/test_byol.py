@@ -89,12 +89,7 @@ def test_one_device_equals_eight_devices(data_dir):
   batch = next(pipeline.train_iterator(
       src, global_batch=32, seed=0,
       crops=pipeline.Crops(num_global=2, global_size=16)))
-  out = {}
-  for n in (1, 8):
-    s = train.setup(cfg, 1000, 24, mesh=train.make_mesh(jax.devices()[:n]))
-    _, m = train.jit_train_step(s)(train.init_state(s, 0),
-                                   pipeline.to_global(batch, s.mesh))
-    out[n] = jax.device_get(m)
+  out = helpers.metrics_on_1_and_8_devices(cfg, batch)
   for k in sorted(KEYS | {"rep_std_mean", "rep_std_min", "loss"}):
     assert np.isfinite(out[1][k]) and out[1][k] > 0, k
     np.testing.assert_allclose(out[1][k], out[8][k], rtol=1e-4, err_msg=k)
