@@ -181,6 +181,9 @@ def _record_thread_error(args, _previous=threading.excepthook):
 threading.excepthook = _record_thread_error
 
 
+_TB_QUEUE = 1 << 20
+
+
 class Writer:
   """metrics.jsonl + TensorBoard + summary.json (process 0 only), local or
   gs:// (through etils.epath).
@@ -229,7 +232,11 @@ class Writer:
                       ", ".join(str(n) for n, _ in garbled[:5]), aside)
     files.write_atomic(self.path, "".join(r + "\n" for r in self.rows))
     self.jsonl = None if self.remote else open(self.path, "a")
-    self.tb = tensorboardX.SummaryWriter(str(self.workdir / "tb"))
+    # A queue far longer than the events between two checks of its thread:
+    # with tensorboardX's default of 10, a thread that dies mid-step (full
+    # disk) leaves the step's remaining add_scalar calls blocked forever.
+    self.tb = tensorboardX.SummaryWriter(str(self.workdir / "tb"),
+                                         max_queue=_TB_QUEUE)
     old = self.workdir / "summary.json"
     if old.exists():
       self.summary = files.read_json_object(
@@ -296,6 +303,19 @@ class Writer:
       worker = self._tb_worker()
       if worker is None or worker.is_alive():
         self.tb.close()
+      else:
+        self._abandon_tb()
+
+  def _abandon_tb(self):
+    """Marks tensorboardX's writer closed without stopping its dead thread:
+    its atexit hook would otherwise put a stop signal on the full queue and
+    hang the process at exit, after the error was reported."""
+    ev = self.tb.file_writer.event_writer
+    ev._closed = True  # pylint: disable=protected-access
+    try:
+      ev._ev_writer.close()  # pylint: disable=protected-access
+    except OSError:  # the disk that killed the thread may still be full
+      pass
 
 
 class Progress:

@@ -236,8 +236,10 @@ def test_a_dead_tensorboard_thread_raises_instead_of_blocking(tmp_path):
 
   def write():
     try:
-      for step in range(1, 200):  # > the queue's 10: blocked forever before
-        writer.scalars(step, {"loss": 1.0})
+      # 12 metrics a step: tensorboardX's default queue (10) blocked the
+      # step's eleventh add_scalar forever once the thread had died.
+      for step in range(1, 200):
+        writer.scalars(step, {f"m{i}": 1.0 for i in range(12)})
         time.sleep(0.01)
     except OSError as e:
       outcome.append(e)
@@ -248,6 +250,12 @@ def test_a_dead_tensorboard_thread_raises_instead_of_blocking(tmp_path):
   assert not t.is_alive(), "Writer.scalars blocked on a dead thread"
   assert outcome and files.disk_full(outcome[0])
   writer.close()  # returns: does not wait on the dead thread
+  # tensorboardX's atexit hook closes the event writer again; it must not
+  # wait on the dead thread either (it hung the process at exit).
+  t = threading.Thread(target=ev.close, daemon=True)
+  t.start()
+  t.join(timeout=30)
+  assert not t.is_alive(), "tensorboardX's atexit close blocked"
 
 
 # ----------------------------------------------------------------------------

@@ -60,7 +60,12 @@ these are the choices made here, each a config field (`pairing.*`):
 
 The graph is built once over the global batch (gathered; `mesh`), so every
 device draws the same partners; no gradient flows through it. Before the
-warm-up ends the graph (and the EMA forward) is skipped by a `lax.cond`.
+warm-up ends the drawn partners are replaced by the identity (the loss is
+VICReg's bit for bit); the graph and the EMA forward are still computed,
+which costs one two-view forward per warm-up step with an EMA graph
+(about 3% of a run at warmup_fraction 0.1), because a `lax.cond` around
+collectives is not ordered against the step's other collectives on every
+backend (XLA:CPU deadlocks on it).
 Metrics add pair_loss, pair_weight (α_t), invariance (the mixed term),
 partner_other_view, partner_self and partner_other_image (fractions of
 the 2n partners that are the other view of the row's image, the row
@@ -181,19 +186,18 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
     out, stats = joint.forward(net, variables, views)
     alpha = pair_weight(p, state["step"], total_steps)
 
-    def draw(_):
-      if use_ema:
-        g, _ = joint.forward(net, state["ema"], views[:2])
-        g = g[feature]
-      else:
-        g = out[feature][:2]
-      g = jnp.concatenate([x.astype(jnp.float32) for x in g])
-      return ops.random_walk_partners(key, g, **kw)
-
-    partners = jax.lax.cond(
-        alpha > 0, draw,
-        lambda _: jnp.arange(2 * out["z"][0].shape[0], dtype=jnp.int32),
-        None)
+    if use_ema:
+      g, _ = joint.forward(net, state["ema"], views[:2])
+      g = g[feature]
+    else:
+      g = out[feature][:2]
+    g = jnp.concatenate([x.astype(jnp.float32) for x in g])
+    # Drawn at every step and selected, not skipped by a lax.cond: XLA:CPU
+    # does not order the collectives inside a conditional (the EMA
+    # forward's BatchNorm all-reduces, the walk's gather) against those
+    # outside it, and 8 emulated devices deadlocked on that.
+    partners = jnp.where(alpha > 0, ops.random_walk_partners(key, g, **kw),
+                         jnp.arange(g.shape[0], dtype=jnp.int32))
     loss, metrics = sag_loss(out["z"][0], out["z"][1], partners, alpha,
                              sim_coeff=c.sim_coeff, std_coeff=c.std_coeff,
                              cov_coeff=c.cov_coeff,
