@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from ssljax import experiments
+from ssljax.experiments import budget
 from ssljax.experiments import compare_methods
 from ssljax.experiments import reverse_ssl
 from ssljax.experiments import sag_vicreg
 from tests import helpers
 
-NAMES = ("compare_methods", "learning_by_reconstruction", "rate_distortion",
+NAMES = ("budget", "compare_methods", "learning_by_reconstruction", "rate_distortion",
          "reverse_ssl", "sag_vicreg", "sag_toy")
 
 
@@ -177,6 +178,34 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
   again = json.load(open(tmp_path / "results.json"))
   assert set(again["runs"]) == set(out["runs"]) | {"full/random_init/seed0"}
   assert again["runs"]["full/sag_vicreg/seed0"]["train_minutes"] == minutes
+
+
+def test_budget_runs_checkpoint_every_multiple_and_tables_by_budget():
+  assert budget.multiples(4) == [1, 2, 4] and budget.multiples(1) == [1]
+  with pytest.raises(ValueError, match="power of two"):
+    budget.multiples(3)
+  assert budget.parse_overrides(["optimizer.name=lars",
+                                 "optimizer.base_lr=0.3"]) == {
+                                     "optimizer.name": "lars",
+                                     "optimizer.base_lr": 0.3}
+  with pytest.raises(ValueError, match="KEY=VALUE"):
+    budget.parse_overrides(["optimizer.name"])
+  cfg = budget.run_config("byol", "hierarchical_shapes/32_small", 1, 4,
+                          {"optimizer.name": "lars"}, 390)
+  # One schedule over 4×; a kept checkpoint at 0, 1×, 2×, 3×, 4×.
+  assert (cfg.num_steps, cfg.checkpoint.every, cfg.seed) == (1560, 390, 1)
+  assert cfg.checkpoint.keep >= 5 and cfg.optimizer.name == "lars"
+  assert cfg.data.dataset == "hierarchical_shapes/32_small"
+  assert "hierarchy" in cfg.eval.cli
+  results = {"setup": {"dataset": "d", "seed": 0, "factor": 2, "set": [],
+                       "base_steps": 3},
+             "random_init": {budget.COLUMNS[0][1]: 0.1},
+             "runs": {"byol": {"train_minutes": 1.0, "points": {
+                 "1": {budget.COLUMNS[0][1]: 0.2},
+                 "2": {budget.COLUMNS[0][1]: 0.3}}}}}
+  table = budget.markdown(results, 2)
+  assert "| byol | 0.100 | 0.200 | 0.300 |" in table
+  assert "kNN" not in table  # columns without values are left out
 
 
 def test_compare_methods_cells_and_tuning_choose_on_validation_only():

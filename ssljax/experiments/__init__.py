@@ -15,6 +15,9 @@
   python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg
       SAG-VICReg vs VICReg (+ SimCLR, BYOL, MVEB): local, global and
       clustering metrics over seeds, and on held-out classes.
+  python -m ssljax.experiments.budget --workdir=/tmp/budget
+      Budget curves: one run per method at 4× the comparison's epochs,
+      evaluated at 1×, 2× and 4×.
   python -m ssljax.experiments.sag_toy --workdir=/tmp/sag_toy
       SAG-VICReg's mechanism in minutes: MLP encoders on nested Gaussian
       clusters, one cluster held out of pretraining.
