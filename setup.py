@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "optax>=0.2.8",
     "orbax-checkpoint>=0.12.8",
     "pillow>=10.0",
+    "safetensors>=0.6",  # ssljax-export / -import (its NumPy API: no torch)
     "tensorboardx>=2.6",  # TensorBoard event files without TensorFlow
     "tqdm>=4.60",
     "tensorflow-datasets>=4.9.10",  # used TF-free: data_source + array_record
@@ -80,5 +81,7 @@ setuptools.setup(
     entry_points={"console_scripts": [
         "ssljax-train=ssljax.entry:train",
         "ssljax-eval=ssljax.entry:evaluate",
+        "ssljax-export=ssljax.entry:export",
+        "ssljax-import=ssljax.entry:import_",
     ]},
 )

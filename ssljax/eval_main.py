@@ -86,17 +86,27 @@ def load(workdir, step=None):
   if step == 0:
     variables = init()
   else:
-    mngr = _read_only_manager(workdir)
-    shapes = jax.eval_shape(init)
-    like = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
-        shapes)
-    variables, step = _restore(mngr, workdir, step, like)
+    variables, step = restore_variables(workdir, step, jax.eval_shape(init),
+                                        repl)
   dtype = models.from_config(cfg.model).dtype
   evaluator = monitor.Evaluator(
       cfg, monitor.make_represent(net, d, mesh, dtype), mesh, train_src,
       test_src)
   return cfg, variables, evaluator, step
+
+
+def restore_variables(workdir, step, shapes, sharding=None):
+  """(variables, step) of checkpoint `step` (None: the newest) of a
+  workdir: the networks' variables only, in the structure of `shapes`
+  (a subset of the saved tree is fine), placed with `sharding` (default
+  replicated on the local devices)."""
+  if sharding is None:
+    sharding = jax.sharding.NamedSharding(pipeline.make_mesh(),
+                                          jax.sharding.PartitionSpec())
+  like = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+      shapes)
+  return _restore(_read_only_manager(workdir), workdir, step, like)
 
 
 class _NotReadOnlyNotice(std_logging.Filter):

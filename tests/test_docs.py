@@ -30,7 +30,9 @@ MAX_LINES = 250
 
 # The module whose absl flags each console script parses (ssljax.main
 # defines them at import; ssljax.eval_main when run as a program).
-FLAG_MODULES = {"ssljax-train": "ssljax.main", "ssljax-eval": "ssljax.eval_main"}
+FLAG_MODULES = {"ssljax-train": "ssljax.main", "ssljax-eval": "ssljax.eval_main",
+                "ssljax-export": "ssljax.export_main",
+                "ssljax-import": "ssljax.import_main"}
 SEPARATORS = {"&&", "||", ";", "|"}
 
 
