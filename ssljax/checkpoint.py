@@ -246,7 +246,8 @@ def _flatten(d, prefix=""):
 
 # Fields added to the defaults after workdirs existed: a config.json without
 # one ran as if it held this value, so resuming it is no config change.
-ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": []}
+ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
+                  "optimizer.bias_lr_scale": 1.0}
 
 
 def config_diff(old, new):

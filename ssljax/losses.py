@@ -65,6 +65,37 @@ def vicreg(z1, z2, *, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0,
   return loss, metrics
 
 
+def barlow_twins(z1, z2, *, lambd=0.0051, eps=1e-5):
+  """Barlow Twins loss (Zbontar et al., ICML 2021), facebookresearch/
+  barlowtwins conventions:
+
+    ẑ = (z − mean) / sqrt(Var + eps) per dimension and view, Var BIASED
+        (1/n; BatchNorm1d(affine=False) in training mode, synced over the
+        global batch), eps 1e-5
+    C = ẑ1ᵀ ẑ2 / n                       (d×d cross-correlation)
+    loss = Σ_i (1 − C_ii)² + lambd · Σ_{i≠j} C_ij²
+
+  Summed, not averaged, over the d² entries: the loss grows with d, and
+  lambd = 0.0051 is the official value for d = 8192.
+
+  Returns (loss, metrics) with float32 scalars: loss, on_diag, off_diag
+  (the two sums before lambd) and `corr_diag` (mean C_ii: 1 when the views
+  agree in every dimension).
+  """
+  def bn(z):
+    z = z.astype(jnp.float32)
+    z = z - z.mean(axis=0)
+    return z * jax.lax.rsqrt(jnp.mean(jnp.square(z), axis=0) + eps)
+  n = z1.shape[0]
+  c = bn(z1).T @ bn(z2) / n
+  diag = jnp.diagonal(c)
+  on_diag = jnp.sum(jnp.square(1 - diag))
+  off_diag = jnp.sum(jnp.square(c)) - jnp.sum(jnp.square(diag))
+  loss = on_diag + lambd * off_diag
+  return loss, {"loss": loss, "on_diag": on_diag, "off_diag": off_diag,
+                "corr_diag": jnp.mean(diag)}
+
+
 def vmf_scores(z_nd, *, eta, min_tau, scope, mesh):
   """ops.vmf_score over the global batch (scope "global") or independently
   on each device's shard along the mesh axis "data" (scope "per_device").

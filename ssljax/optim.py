@@ -4,7 +4,9 @@ Learning rate = base_lr × global_batch / 256, linear warm-up from
 `warmup_start_factor`·lr, then cosine decay to `end_factor`·lr.
 Weight decay (and, for LARS, the trust-ratio adaptation) applies only to
 kernels: biases and normalization scales/offsets (all ≤1-D parameters) are
-excluded, as in the LARS recipes of BYOL, VICReg and MVEB.
+excluded, as in the LARS recipes of BYOL, VICReg and MVEB. `bias_lr_scale`
+multiplies the learning rate of those excluded parameters (Barlow Twins'
+official recipe: 0.0048 / 0.2 = 0.024; default 1).
 """
 
 import jax
@@ -59,6 +61,10 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
   else:
     raise ValueError(f"Unknown optimizer {cfg.name!r}; valid: "
                      f"{', '.join(OPTIMIZERS)}.")
+  scale = cfg.get("bias_lr_scale", 1.0)
+  if scale != 1.0:  # the update is linear in the lr: a per-group lr
+    not_kernel = lambda p: jax.tree.map(lambda k: not k, kernel_mask(p))
+    tx = optax.chain(tx, optax.masked(optax.scale(scale), not_kernel))
   if cfg.get("clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), tx)
   return tx, lr

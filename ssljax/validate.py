@@ -235,6 +235,9 @@ def check(cfg, *, num_devices=1, num_processes=1):
     if not 0 < lo <= hi <= 1:
       problems.append(f"{field} = ({lo}, {hi}): need 0 < low ≤ high ≤ 1 "
                       "(fractions of the image area).")
+  if cfg.optimizer.get("bias_lr_scale", 1.0) < 0:
+    problems.append(f"optimizer.bias_lr_scale = "
+                    f"{cfg.optimizer.bias_lr_scale}: must be ≥ 0.")
   if cfg.optimizer.get("weight_decay", 0) < 0:
     problems.append(f"optimizer.weight_decay = {cfg.optimizer.weight_decay}:"
                     " must be ≥ 0.")

@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -74,3 +75,23 @@ def test_kernel_mask_excludes_vit_attention_biases():
   assert all(m == (ndim > 1) for k, (ndim, m) in flat.items()
              if not k.endswith("/bias"))
   assert any(m for _, m in flat.values())
+
+
+def test_bias_lr_scale_scales_only_biases_and_norms():
+  # Barlow Twins' recipe: biases and BN parameters at 0.0048 / 0.2 of the
+  # weights' learning rate; kernels unchanged.
+  params = {"kernel": jnp.full((4, 4), 2.0), "bias": jnp.full((4,), 2.0),
+            "bn": {"scale": jnp.ones((4,))}}
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+  out = {}
+  for scale in (1.0, 0.024):
+    tx, _ = optim.make(_cfg(warmup_epochs=0, bias_lr_scale=scale), 256, 10, 1)
+    state = tx.init(params)
+    for _ in range(2):  # through the momentum
+      updates, state = tx.update(grads, state, params)
+    out[scale] = updates
+  np.testing.assert_allclose(out[0.024]["bias"], 0.024 * out[1.0]["bias"],
+                             rtol=1e-6)
+  np.testing.assert_allclose(out[0.024]["bn"]["scale"],
+                             0.024 * out[1.0]["bn"]["scale"], rtol=1e-6)
+  np.testing.assert_array_equal(out[0.024]["kernel"], out[1.0]["kernel"])

@@ -51,7 +51,8 @@ _SIMCLR = (ViewAugment(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2,
                        p_blur=0.5),) * 3
 # 32 px recipes (solo-learn CIFAR): no blur, solarize only on view 2.
 _CIFAR = (ViewAugment(), ViewAugment(p_solarize=0.2), ViewAugment())
-RECIPES = {"byol": _BYOL, "vicreg": _BYOL, "mveb": _BYOL, "simclr": _SIMCLR,
+RECIPES = {"byol": _BYOL, "vicreg": _BYOL, "mveb": _BYOL,
+           "barlow_twins": _BYOL, "simclr": _SIMCLR,
            "cifar": _CIFAR, "none": (NONE,) * 3}
 
 
