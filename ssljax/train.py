@@ -74,14 +74,37 @@ class Setup:
   steps_per_epoch: int
 
 
-def make_optimizer(cfg, total_steps, steps_per_epoch):
-  """Method optimizer on everything but the probe; AdamW on the probe."""
+def _scale_by(lr_scales):
+  """Multiplies each leaf's update by its `lr_scales(updates)` float (the
+  tree's structure and names decide them, not its values)."""
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda u, f: u * f, updates,
+                        lr_scales(updates)), state
+  return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
+
+
+def make_optimizer(cfg, total_steps, steps_per_epoch, lr_scales=None):
+  """Method optimizer on everything but the probe; AdamW on the probe.
+  `lr_scales` (Objective.lr_scales): per-parameter lr multiples; those at
+  0 are frozen (optax.set_to_zero: no update and no optimizer state)."""
   tx, lr_fn = optim.make(cfg.optimizer, cfg.batch_size, total_steps,
                          steps_per_epoch)
   probe_tx = optax.adamw(cfg.probe.lr, weight_decay=cfg.probe.weight_decay)
-  label = lambda params: {k: ("probe" if k == methods.PROBE else "ssl")
-                          for k in params}
-  return optax.multi_transform({"ssl": tx, "probe": probe_tx}, label), lr_fn
+  if lr_scales is None:
+    label = lambda params: {k: ("probe" if k == methods.PROBE else "ssl")
+                            for k in params}
+    return optax.multi_transform({"ssl": tx, "probe": probe_tx},
+                                 label), lr_fn
+
+  def label(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, f: ("probe" if path[0].key == methods.PROBE else
+                         "frozen" if f == 0 else "ssl"), lr_scales(params))
+  return optax.chain(
+      optax.multi_transform({"ssl": tx, "probe": probe_tx,
+                             "frozen": optax.set_to_zero()}, label),
+      _scale_by(lr_scales)), lr_fn
 
 
 make_mesh = pipeline.make_mesh
@@ -97,7 +120,8 @@ def setup(cfg, num_examples, num_classes, mesh=None):
   method = methods.get(cfg.method)
   net = method.build(cfg)
   objective = method.make_objective(cfg, net, mesh=mesh, total_steps=total)
-  tx, lr_fn = make_optimizer(cfg, total, steps_per_epoch)
+  tx, lr_fn = make_optimizer(cfg, total, steps_per_epoch,
+                             objective.lr_scales)
   specs = augment.view_specs(cfg.augment, cfg.data.num_global,
                              cfg.data.num_local)
   dtype = models.from_config(cfg.model).dtype
@@ -123,6 +147,20 @@ def init_state(s, seed):
 
   repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
   return jax.jit(init, out_shardings=repl)()
+
+
+def with_pretrained(s, state):
+  """`state` with the variables Objective.load_pretrained gives (a fresh
+  run's start; the optimizer state stays: zeros, whatever the values)."""
+  if s.objective.load_pretrained is None:
+    return state
+  net_params, probe = methods.split_probe(state.params)
+  net_params, stats = s.objective.load_pretrained(net_params,
+                                                  state.batch_stats)
+  repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
+  put = lambda t: jax.device_put(jax.tree.map(jnp.asarray, t), repl)
+  return state.replace(params=put(dict(net_params, **{methods.PROBE: probe})),
+                       batch_stats=put(stats))
 
 
 # ============================================================================
@@ -157,9 +195,11 @@ def train_step(s, state, batch):
 
   def loss_fn(params):
     net_params, probe_params = methods.split_probe(params)
+    extra = ({"labels": batch[cfg.data.label_key]}
+             if s.objective.uses_labels else {})
     loss, aux = s.objective.loss(
         {"params": net_params, "batch_stats": state.batch_stats},
-        state.method_state, views, jax.random.fold_in(key, 1))
+        state.method_state, views, jax.random.fold_in(key, 1), **extra)
     # Online probe: a linear head on stop-gradient encoder features; its
     # loss reaches only its own parameters.
     logits = methods.probe_logits(probe_params,
@@ -303,6 +343,12 @@ def _train(cfg, workdir, override_config, guard, lock):
   num_classes = monitor.num_classes(train_src, d.label_key)
   pretrain_src = pretraining_source(cfg, train_src)
   s = setup(cfg, len(pretrain_src), num_classes)
+  head = getattr(s.net, "num_classes", num_classes)  # a classifier's head
+  if head != num_classes:
+    raise validate.ConfigError(
+        f"The model's classifier has {head} classes, {d.dataset} has "
+        f"{num_classes} ({d.label_key}): set --config.downstream."
+        f"num_classes={num_classes}.")
   if s.total_steps < 1:
     raise validate.ConfigError(
         f"Nothing to train: {s.total_steps} steps ({len(pretrain_src)} "
@@ -325,6 +371,8 @@ def _train(cfg, workdir, override_config, guard, lock):
 
   guard.stop_if_requested()
   state, resumed = checkpoint.restore_latest(mngr, state, it)
+  if not resumed:
+    state = with_pretrained(s, state)
   step = int(state.step)
   guard.stop_if_requested(step if resumed else None)
   writer = monitor.Writer(workdir, enabled=jax.process_index() == 0,

@@ -11,8 +11,10 @@ import pytest
 from ssljax import train
 from tests import helpers
 
-CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
-    os.path.join(helpers.ROOT, "configs", "*.py")))
+CONFIGS = sorted(os.path.relpath(p, os.path.join(helpers.ROOT, "configs"))[:-3]
+                 for p in glob.glob(os.path.join(helpers.ROOT, "configs", "*.py"))
+                 + glob.glob(os.path.join(helpers.ROOT, "configs", "eval",
+                                          "*.py")))
 
 
 @pytest.mark.parametrize("name", CONFIGS)

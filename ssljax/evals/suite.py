@@ -38,6 +38,8 @@ EVALS = {
     "agglomerative": "average-linkage dendrogram of test features cut at "
                      "k = #classes of each level: NMI, ARI, RI",
     "rankme": "effective rank of the train features",
+    "classify": "top-1 / top-5 of the model's own classifier (downstream "
+                "runs: their \"logits\")",
     "spectral": "label-free spectral global structure (SGS) of the test "
                 "features",
     "layers": "(modifier) also evaluate every intermediate layer",
@@ -46,6 +48,7 @@ EVALS = {
               "pretraining (data.holdout_classes) and on the others",
 }
 LABEL_FREE = ("rankme", "spectral")
+CLASSIFIER = "logits"  # the feature a classifier's represent() adds
 
 
 def layer_order(names):
@@ -107,7 +110,12 @@ def run(names, train, test, *, levels=("label",), knn_k=(20,),
   """Yields (name, value) for every requested evaluation (see module doc).
   holdout: (label key, class ids held out of pretraining), for "unseen"."""
   names = parse(names)
-  layers = layer_order(train["x"]) if "layers" in names else ["rep"]
+  if "classify" in names and CLASSIFIER not in test["x"]:
+    raise ValueError("The 'classify' evaluation needs a model with a "
+                     "classifier head (method downstream); this one has "
+                     "none.")
+  layers = [l for l in layer_order(train["x"]) if l != CLASSIFIER] if (
+      "layers" in names) else ["rep"]
   splits = {"true": (train, test)}
   if "random" in names:
     splits["random"] = (
@@ -127,6 +135,22 @@ def run(names, train, test, *, levels=("label",), knn_k=(20,),
                                                  seed=seed)["sgs"])
       yield from _label_metrics(names, layer, kind, tr, te, levels, knn_k,
                                 knn_temperature, seed, probe_options)
+  if "classify" in names:
+    for kind, (_, te) in splits.items():
+      if kind != "random":
+        yield from _classify(te, levels[0], kind)
+
+
+def _classify(te, level, kind):
+  """Top-1 / top-5 accuracy of the classifier's logits on the test split
+  (top-k over min(k, #classes) classes)."""
+  logits, y = np.asarray(te["x"][CLASSIFIER]), np.asarray(te["y"][level])
+  if not len(y):
+    return
+  ranked = np.argsort(-logits, axis=1)
+  for k in (1, 5):
+    hit = (ranked[:, :min(k, logits.shape[1])] == y[:, None]).any(axis=1)
+    yield f"{CLASSIFIER}/{level}/{kind}/top{k}", float(hit.mean())
 
 
 def _label_metrics(names, layer, kind, tr, te, levels, knn_k,

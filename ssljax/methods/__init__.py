@@ -8,6 +8,7 @@
 from ssljax.methods import ae
 from ssljax.methods import barlow_twins
 from ssljax.methods import byol
+from ssljax.methods import downstream
 from ssljax.methods import mae
 from ssljax.methods import mveb
 from ssljax.methods import rdae
@@ -22,9 +23,9 @@ from ssljax.methods.base import probe_logits
 from ssljax.methods.base import sample_views
 from ssljax.methods.base import split_probe
 
-METHODS = {"ae": ae, "barlow_twins": barlow_twins, "byol": byol, "mae": mae,
-           "mveb": mveb, "rdae": rdae, "sag_vicreg": sag_vicreg,
-           "simclr": simclr, "vicreg": vicreg}
+METHODS = {"ae": ae, "barlow_twins": barlow_twins, "byol": byol,
+           "downstream": downstream, "mae": mae, "mveb": mveb, "rdae": rdae,
+           "sag_vicreg": sag_vicreg, "simclr": simclr, "vicreg": vicreg}
 
 
 def get(name):

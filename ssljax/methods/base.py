@@ -31,11 +31,13 @@ sharded (replicated), checkpointed and restored like the rest of the state.
 Diagnostics. `train.py` adds to every method's metrics `rep_std_mean` and
 `rep_std_min` (`std_summary` of LossAux.rep) and, for a method whose
 LossAux carries `pairs`, `pair_same_<key>` for every label key of the
-batch (`pair_label_metrics`). Losses never read labels; these metrics do,
-outside the loss.
+batch (`pair_label_metrics`). SSL losses never read labels; these metrics
+do, outside the loss. The downstream protocols (`ssljax.methods.
+downstream`) are the one kind of method whose loss reads them: they say so
+with `Objective.uses_labels`.
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
@@ -115,15 +117,27 @@ class Objective(NamedTuple):
 
   loss(variables, state, views, key) -> (loss, LossAux): float32 scalar
       loss, differentiated w.r.t. variables["params"]; `key` is this
-      step's PRNG key for the method (masks, noise, random walks).
+      step's PRNG key for the method (masks, noise, random walks). With
+      `uses_labels`, also `labels=`: int [n] labels (data.label_key) of
+      the global batch.
   init_state(variables) -> state: the initial method state.
   update_state(state, variables, step) -> (state, metrics): called after the
       optimizer update with the NEW variables (EMA targets follow them);
       `step` is the index of the step that produced them.
+  lr_scales(params) -> a float per leaf of params (the probe's included,
+      at 1): the multiple of the learning rate each parameter trains at; 0
+      freezes it (no update, no weight decay, no optimizer state). None:
+      1 everywhere.
+  load_pretrained(params, batch_stats) -> (params, batch_stats): host-side
+      replacement of the initial variables (e.g. a pretrained encoder),
+      called once when a run starts, not when it resumes. None: keep them.
   """
   loss: Callable
   init_state: Callable = _no_state
   update_state: Callable = _keep_state
+  uses_labels: bool = False
+  lr_scales: Optional[Callable] = None
+  load_pretrained: Optional[Callable] = None
 
 
 PROBE = "probe"  # parameter name of the online probe; no method may use it
