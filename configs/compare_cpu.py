@@ -16,7 +16,8 @@ Barlow Twins λ = 0.0051 (tuned for d = 8192, kept at d = 512); the EMA
 methods (BYOL, MVEB) start their momentum at 0.99 instead of 0.996, the
 usual value for runs of a few hundred steps. Projectors are 512 wide
 (VICReg, SAG-VICReg, MVEB, Barlow Twins 512-512-512; SimCLR 512-512-128;
-BYOL 512-128 + predictor 512-128). `sag_vicreg` is this VICReg plus ssljax's pairing
+BYOL 512-128 + predictor 512-128; NNCLR 512-512-128 + predictor 512-128,
+support set 768 = the paper's share of the train set, 98,304 of 1.28M). `sag_vicreg` is this VICReg plus ssljax's pairing
 defaults (not published: ssljax.methods.sag_vicreg; α = 0.5 after 10% of
 the run and a 10% ramp, 3-step walk on the 10-NN Gaussian graph of the
 encoder features; its EMA, at 0.99 too, only with pairing.graph_source=
@@ -36,7 +37,7 @@ from ssljax import configs
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10,
             "hierarchical_shapes_v2": 10}
 METHODS = ("mveb", "vicreg", "sag_vicreg", "byol", "simclr", "barlow_twins",
-           "ae", "mae")
+           "nnclr", "ae", "mae")
 
 
 def get_config(arg=None):
@@ -54,6 +55,10 @@ def get_config(arg=None):
     c.predictor = "512-128"
   elif method == "simclr":
     c.projector = "512-512-128"
+  elif method == "nnclr":
+    c.projector = "512-512-128"
+    c.predictor = "512-128"
+    c.support_set.size = 768  # the paper's 98,304 / 1.28M, of 10k images
   if "ema" in c:
     c.ema.base = 0.99
   c.data.dataset = dataset

@@ -207,3 +207,29 @@ def nt_xent(z1, z2, *, temperature=0.1):
   loss = -2.0 * jnp.mean(logp[jnp.arange(2 * n), pos])
   acc = jnp.mean(logits.argmax(-1) == pos)
   return loss, {"loss": loss, "contrast_accuracy": acc}
+
+
+def nnclr(nn1, p1, nn2, p2, *, temperature=0.1):
+  """NNCLR's loss (Dwibedi et al., ICCV 2021), the paper's Eq. 2 as solo-
+  learn's `nnclr_loss_func` computes it, symmetrized:
+
+    L = CE(n̂1 p̂2ᵀ / τ, I) / 2 + CE(n̂2 p̂1ᵀ / τ, I) / 2
+
+  n̂v: the L2-normalized nearest neighbour of view v's projection in the
+  support set (no gradient reaches it: it is a stored embedding), p̂v: the
+  L2-normalized prediction of view v; row i's positive is column i, its
+  negatives the other predictions of the GLOBAL batch (solo-learn takes
+  them from its own device only; the paper's sum is over the batch).
+  Returns (loss, metrics) with the contrastive top-1 accuracy.
+  """
+  def one(nn_nd, p_nd):
+    a = l2_normalize(jax.lax.stop_gradient(nn_nd).astype(jnp.float32))
+    b = l2_normalize(p_nd.astype(jnp.float32))
+    logits = a @ b.T / temperature
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.diagonal(logp)), jnp.mean(
+        logits.argmax(-1) == jnp.arange(len(a)))
+  l1, a1 = one(nn1, p2)
+  l2, a2 = one(nn2, p1)
+  loss = (l1 + l2) / 2
+  return loss, {"loss": loss, "contrast_accuracy": (a1 + a2) / 2}

@@ -32,12 +32,14 @@ def _method_config(data_dir, method, **overrides):
   c = helpers.load_config("compare_cpu", f"{method},mnist5k")
   t = helpers.tiny_config(data_dir, **overrides)
   for k in ("method", "loss", "ema", "projector", "predictor", "decoder",
-            "corruption", "augment", "mae"):
+            "corruption", "augment", "mae", "support_set"):
     if k in c:
       t[k] = c[k]
   t.data.num_global = c.data.num_global
-  if method == "byol":
+  if method in ("byol", "nnclr"):
     t.projector, t.predictor = "32-32", "16-32"
+  if method == "nnclr":
+    t.support_set.size = 64  # two batches: the FIFO wraps within a test
   elif method in ("vicreg", "mveb", "simclr"):
     t.projector = "32-32"
   elif method == "mae":  # 16 px, patch 4: 16 patches, 4 visible
@@ -69,9 +71,10 @@ def test_one_device_equals_eight_devices(data_dir, method):
   _assert_trees_close(out[1][1], out[8][1], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["vicreg", "byol"])
+@pytest.mark.parametrize("method", ["vicreg", "byol", "nnclr"])
 def test_interrupted_run_is_bit_identical(data_dir, tmp_path, method):
-  # BYOL: the method state (EMA target) is checkpointed and resumed too.
+  # BYOL, NNCLR: the method state (EMA target, support set) is checkpointed
+  # and resumed too.
   cfg = _method_config(data_dir, method, num_steps=6)
   full = train.train_and_evaluate(cfg, str(tmp_path / "full"))
   cut = _method_config(data_dir, method, num_steps=6, stop_after_steps=3)
@@ -81,6 +84,8 @@ def test_interrupted_run_is_bit_identical(data_dir, tmp_path, method):
   assert int(resumed.step) == 6
   if method == "byol":
     assert jax.tree.leaves(resumed.method_state["ema"]["params"])
+  if method == "nnclr":  # 6 batches of 32 through a FIFO of 64: wrapped
+    assert int(resumed.method_state["ptr"]) == (6 * 32) % 64
   for a, b in zip(jax.tree.leaves(jax.device_get(full)),
                   jax.tree.leaves(jax.device_get(resumed))):
     np.testing.assert_array_equal(a, b)
@@ -88,7 +93,8 @@ def test_interrupted_run_is_bit_identical(data_dir, tmp_path, method):
   assert [r["step"] for r in rows] == list(range(1, 7))
   keys = {"vicreg": {"repr_loss", "std_loss", "cov_loss"},
           "byol": {"cosine", "ema_momentum", "z_std_mean", "z_std_min",
-                   "p_std_mean", "p_std_min", "p_norm"}}[method]
+                   "p_std_mean", "p_std_min", "p_norm"},
+          "nnclr": {"contrast_accuracy", "nn_cosine"}}[method]
   for r in rows:
     assert keys | {"loss", "lr", "epoch", "images_per_sec",
                    "seconds_per_step", "probe_loss", "rep_std_mean",

@@ -11,6 +11,7 @@ from ssljax.methods import byol
 from ssljax.methods import downstream
 from ssljax.methods import mae
 from ssljax.methods import mveb
+from ssljax.methods import nnclr
 from ssljax.methods import rdae
 from ssljax.methods import sag_vicreg
 from ssljax.methods import simclr
@@ -24,7 +25,8 @@ from ssljax.methods.base import sample_views
 from ssljax.methods.base import split_probe
 
 METHODS = {"ae": ae, "barlow_twins": barlow_twins, "byol": byol,
-           "downstream": downstream, "mae": mae, "mveb": mveb, "rdae": rdae,
+           "downstream": downstream, "mae": mae, "mveb": mveb,
+           "nnclr": nnclr, "rdae": rdae,
            "sag_vicreg": sag_vicreg, "simclr": simclr, "vicreg": vicreg}
 
 
