@@ -17,7 +17,9 @@ methods (BYOL, MVEB) start their momentum at 0.99 instead of 0.996, the
 usual value for runs of a few hundred steps. Projectors are 512 wide
 (VICReg, SAG-VICReg, MVEB, Barlow Twins 512-512-512; SimCLR 512-512-128;
 BYOL 512-128 + predictor 512-128; NNCLR 512-512-128 + predictor 512-128,
-support set 768 = the paper's share of the train set, 98,304 of 1.28M). `sag_vicreg` is this VICReg plus ssljax's pairing
+support set 768 = the paper's share of the train set, 98,304 of 1.28M;
+SwAV 512-128 with 3000 prototypes frozen for one epoch, the official 313
+steps at ImageNet scale). `sag_vicreg` is this VICReg plus ssljax's pairing
 defaults (not published: ssljax.methods.sag_vicreg; α = 0.5 after 10% of
 the run and a 10% ramp, 3-step walk on the 10-NN Gaussian graph of the
 encoder features; its EMA, at 0.99 too, only with pairing.graph_source=
@@ -37,7 +39,7 @@ from ssljax import configs
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10,
             "hierarchical_shapes_v2": 10}
 METHODS = ("mveb", "vicreg", "sag_vicreg", "byol", "simclr", "barlow_twins",
-           "nnclr", "ae", "mae")
+           "nnclr", "swav", "ae", "mae")
 
 
 def get_config(arg=None):
@@ -59,6 +61,8 @@ def get_config(arg=None):
     c.projector = "512-512-128"
     c.predictor = "512-128"
     c.support_set.size = 768  # the paper's 98,304 / 1.28M, of 10k images
+  elif method == "swav":
+    c.projector = "512-128"
   if "ema" in c:
     c.ema.base = 0.99
   c.data.dataset = dataset
@@ -79,6 +83,9 @@ def get_config(arg=None):
   c.batch_size = 256
   c.eval_batch_size = 200
   c.num_epochs = DATASETS[dataset]
+  if method == "swav":  # the official 313 steps are one ImageNet epoch
+    c.swav.freeze_prototypes_steps = 10_000 // 256 if dataset != "mnist5k" \
+        else 5000 // 256
   c.optimizer.name = "adamw"
   c.optimizer.base_lr = 2e-3
   c.optimizer.weight_decay = 1e-4

@@ -233,3 +233,43 @@ def nnclr(nn1, p1, nn2, p2, *, temperature=0.1):
   l2, a2 = one(nn2, p1)
   loss = (l1 + l2) / 2
   return loss, {"loss": loss, "contrast_accuracy": (a1 + a2) / 2}
+
+
+def sinkhorn(scores_nk, *, epsilon=0.05, iterations=3):
+  """SwAV's equipartitioned soft assignments (facebookresearch/swav
+  `distributed_sinkhorn`): Q = exp(scores / ε)ᵀ, normalized to sum 1, then
+  `iterations` times rows (prototypes) to 1/K and columns (samples) to 1/B;
+  returns B·Q transposed, [n, K] rows summing to 1. Every sum is over the
+  GLOBAL batch (the official all-reduces them). No gradient (torch.no_grad
+  in the official code). Float32; the official exponentiates without
+  subtracting a maximum, as here (ε = 0.05 keeps exp(1/ε) finite in
+  float32 for unit-norm scores)."""
+  q = jnp.exp(jax.lax.stop_gradient(scores_nk).astype(jnp.float32)
+              / epsilon).T
+  k, b = q.shape
+  q = q / jnp.sum(q)
+  for _ in range(iterations):
+    q = q / jnp.sum(q, axis=1, keepdims=True) / k
+    q = q / jnp.sum(q, axis=0, keepdims=True) / b
+  return (q * b).T
+
+
+def swav(scores, *, num_assign=2, temperature=0.1, epsilon=0.05,
+         iterations=3):
+  """SwAV's swapped prediction (Caron et al., NeurIPS 2020), the official
+  loop: for each of the first `num_assign` views (the global crops), codes
+  q = sinkhorn(its scores); every OTHER view v predicts them, −mean_n
+  Σ_k q log softmax(scores_v / T); averaged over the V − 1 other views,
+  then over the assigned views. `scores`: a list of [n, K] prototype
+  scores per view (global views first)."""
+  total = 0.0
+  for i in range(num_assign):
+    q = sinkhorn(scores[i], epsilon=epsilon, iterations=iterations)
+    sub = 0.0
+    for v, s in enumerate(scores):
+      if v != i:
+        logp = jax.nn.log_softmax(s.astype(jnp.float32) / temperature, -1)
+        sub = sub - jnp.mean(jnp.sum(q * logp, axis=1))
+    total = total + sub / (len(scores) - 1)
+  loss = total / num_assign
+  return loss, {"loss": loss}

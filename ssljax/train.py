@@ -225,6 +225,10 @@ def train_step(s, state, batch):
   grads, (loss, metrics, aux) = jax.grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  if s.objective.project_params is not None:  # e.g. unit-norm prototypes
+    net_params, probe = methods.split_probe(params)
+    params = dict(s.objective.project_params(net_params),
+                  **{methods.PROBE: probe})
   method_state, m = s.objective.update_state(
       aux.state, {"params": methods.split_probe(params)[0],
                   "batch_stats": aux.batch_stats}, state.step)

@@ -29,8 +29,8 @@ def test_config_builds(name):
 
 
 @pytest.mark.parametrize("method", ["mveb", "vicreg", "sag_vicreg", "byol",
-                                    "simclr", "barlow_twins", "nnclr", "ae",
-                                    "mae"])
+                                    "simclr", "barlow_twins", "nnclr", "swav",
+                                    "ae", "mae"])
 def test_compare_cpu_builds_every_method(method):
   cfg = helpers.load_config("compare_cpu", f"{method},mnist5k")
   s = train.setup(cfg, num_examples=4000, num_classes=10)

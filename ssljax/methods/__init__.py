@@ -15,6 +15,7 @@ from ssljax.methods import nnclr
 from ssljax.methods import rdae
 from ssljax.methods import sag_vicreg
 from ssljax.methods import simclr
+from ssljax.methods import swav
 from ssljax.methods import vicreg
 from ssljax.methods.base import init_variables
 from ssljax.methods.base import LossAux
@@ -27,7 +28,8 @@ from ssljax.methods.base import split_probe
 METHODS = {"ae": ae, "barlow_twins": barlow_twins, "byol": byol,
            "downstream": downstream, "mae": mae, "mveb": mveb,
            "nnclr": nnclr, "rdae": rdae,
-           "sag_vicreg": sag_vicreg, "simclr": simclr, "vicreg": vicreg}
+           "sag_vicreg": sag_vicreg, "simclr": simclr, "swav": swav,
+           "vicreg": vicreg}
 
 
 def get(name):

@@ -128,6 +128,8 @@ class Objective(NamedTuple):
       at 1): the multiple of the learning rate each parameter trains at; 0
       freezes it (no update, no weight decay, no optimizer state). None:
       1 everywhere.
+  project_params(params) -> params: applied after every optimizer update
+      (a constraint, e.g. SwAV's unit-norm prototypes). None: none.
   load_pretrained(params, batch_stats) -> (params, batch_stats): host-side
       replacement of the initial variables (e.g. a pretrained encoder),
       called once when a run starts, not when it resumes. None: keep them.
@@ -137,6 +139,7 @@ class Objective(NamedTuple):
   update_state: Callable = _keep_state
   uses_labels: bool = False
   lr_scales: Optional[Callable] = None
+  project_params: Optional[Callable] = None
   load_pretrained: Optional[Callable] = None
 
 
