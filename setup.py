@@ -62,7 +62,9 @@ EXTRAS = {
     # The PyTorch references of benchmarks/train_step.py and losses.py
     # (--torch); on Linux PyPI's torch pulls CUDA wheels, the CPU build is
     # on https://download.pytorch.org/whl/cpu.
-    "bench": ["torch>=2.13"],
+    # torchvision and timm: benchmarks/export_roundtrip.py and the feature
+    # checks of tests/test_weights.py (skipped without them).
+    "bench": ["torch>=2.13", "torchvision>=0.24", "timm>=1.0"],
     # The documentation site (mkdocs.yml; `mkdocs build --strict` in CI):
     # plain mkdocs theme, API pages from the docstrings by static analysis.
     "docs": ["mkdocs>=1.6", "mkdocstrings[python]>=0.29"],
