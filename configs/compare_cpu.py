@@ -19,7 +19,8 @@ usual value for runs of a few hundred steps. Projectors are 512 wide
 BYOL 512-128 + predictor 512-128; NNCLR 512-512-128 + predictor 512-128,
 support set 768 = the paper's share of the train set, 98,304 of 1.28M;
 SwAV 512-128 with 3000 prototypes frozen for one epoch, the official 313
-steps at ImageNet scale). `sag_vicreg` is this VICReg plus ssljax's pairing
+steps at ImageNet scale; DINO's head 512-512-128 -> 4096 outputs, teacher
+temperature 0.04, EMA base 0.99 as BYOL's). `sag_vicreg` is this VICReg plus ssljax's pairing
 defaults (not published: ssljax.methods.sag_vicreg; α = 0.5 after 10% of
 the run and a 10% ramp, 3-step walk on the 10-NN Gaussian graph of the
 encoder features; its EMA, at 0.99 too, only with pairing.graph_source=
@@ -39,7 +40,7 @@ from ssljax import configs
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10,
             "hierarchical_shapes_v2": 10}
 METHODS = ("mveb", "vicreg", "sag_vicreg", "byol", "simclr", "barlow_twins",
-           "nnclr", "swav", "ae", "mae")
+           "nnclr", "swav", "dino", "ae", "mae")
 
 
 def get_config(arg=None):
@@ -63,6 +64,8 @@ def get_config(arg=None):
     c.support_set.size = 768  # the paper's 98,304 / 1.28M, of 10k images
   elif method == "swav":
     c.projector = "512-128"
+  elif method == "dino":  # 512 wide like the others; 4096 prototypes
+    c.dino.update(hidden_dim=512, bottleneck_dim=128, out_dim=4096)
   if "ema" in c:
     c.ema.base = 0.99
   c.data.dataset = dataset

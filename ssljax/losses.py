@@ -273,3 +273,31 @@ def swav(scores, *, num_assign=2, temperature=0.1, epsilon=0.05,
     total = total + sub / (len(scores) - 1)
   loss = total / num_assign
   return loss, {"loss": loss}
+
+
+def dino(student_views, teacher_globals, center, *, student_temp=0.1,
+         teacher_temp=0.04, center_momentum=0.9):
+  """DINO's loss and center update (Caron et al., ICCV 2021),
+  facebookresearch/dino `DINOLoss`: teacher codes q = softmax((t − c) /
+  T_t) of the global views (no gradient); every student view v ≠ the
+  teacher's view predicts them, Σ_k −q log softmax(s_v / T_s), batch mean,
+  averaged over the (teacher view, student view) pairs. The center then
+  moves to m·c + (1 − m)·mean of the teacher outputs of this GLOBAL batch
+  (both views; the official all-reduces the sum), computed after the loss
+  used the old one. Returns (loss, metrics, new center [K])."""
+  f32 = lambda x: x.astype(jnp.float32)
+  teacher = [jax.lax.stop_gradient(f32(t)) for t in teacher_globals]
+  qs = [jax.nn.softmax((t - center) / teacher_temp, axis=-1) for t in teacher]
+  total, terms = 0.0, 0
+  for iq, q in enumerate(qs):
+    for v, s in enumerate(student_views):
+      if v == iq:
+        continue
+      logp = jax.nn.log_softmax(f32(s) / student_temp, axis=-1)
+      total = total + jnp.mean(jnp.sum(-q * logp, axis=-1))
+      terms += 1
+  loss = total / terms
+  batch_center = jnp.mean(jnp.concatenate(teacher), axis=0)
+  new_center = center * center_momentum + batch_center * (1 - center_momentum)
+  entropy = jnp.mean(jnp.sum(-qs[0] * jnp.log(qs[0] + 1e-12), axis=-1))
+  return loss, {"loss": loss, "teacher_entropy": entropy}, new_center

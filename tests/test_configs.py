@@ -30,7 +30,7 @@ def test_config_builds(name):
 
 @pytest.mark.parametrize("method", ["mveb", "vicreg", "sag_vicreg", "byol",
                                     "simclr", "barlow_twins", "nnclr", "swav",
-                                    "ae", "mae"])
+                                    "dino", "ae", "mae"])
 def test_compare_cpu_builds_every_method(method):
   cfg = helpers.load_config("compare_cpu", f"{method},mnist5k")
   s = train.setup(cfg, num_examples=4000, num_classes=10)
@@ -38,7 +38,7 @@ def test_compare_cpu_builds_every_method(method):
   width = 192 if method == "mae" else 64
   assert shapes.params["probe"]["kernel"].shape == (width, 10)
   # only the method's own fields: no other method's defaults leak in
-  assert ("ema" in cfg) == (method in ("mveb", "byol", "sag_vicreg"))
+  assert ("ema" in cfg) == (method in ("mveb", "byol", "sag_vicreg", "dino"))
   assert ("pairing" in cfg) == (method == "sag_vicreg")
   assert ("decoder" in cfg) == (method == "ae")
 

@@ -157,8 +157,9 @@ def test_second_run_in_a_workdir_is_refused_and_stale_locks_are_taken(
     ({"eval.periodic": "knn,bogus"}, "Unknown evaluation.s. bogus"),
     ({"model": {"name": "vit_tiny", "patch_size": 16}}, "leaves 1 patch"),
     ({"model": {"name": "vit_tiny", "patch_size": 5}}, "does not divide"),
-    ({"method": "dino"},
-     "valid: ae, byol, mae, mveb, rdae, sag_vicreg, simclr, vicreg"),
+    ({"method": "moco"},
+     "valid: ae, barlow_twins, byol, dino, downstream, mae, mveb, nnclr, "
+     "rdae, sag_vicreg, simclr, swav, vicreg"),
     ({"ema": {"base": 0.99, "schedule": "linear"}}, "valid: cosine"),
 ])
 def test_invalid_configs_are_refused_before_anything_runs(

@@ -135,9 +135,10 @@ def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
 
 
 def test_bad_names_and_batch_sizes(data_dir):
-  with pytest.raises(ValueError, match="valid: ae, byol, mae, mveb, rdae, "
-                     "sag_vicreg, simclr, vicreg"):
-    train.setup(helpers.tiny_config(data_dir, method="dino"), 1000, 20)
+  with pytest.raises(ValueError, match="valid: ae, barlow_twins, byol, dino, "
+                     "downstream, mae, mveb, nnclr, rdae, sag_vicreg, simclr, "
+                     "swav, vicreg"):
+    train.setup(helpers.tiny_config(data_dir, method="moco"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):
     train.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
                 1000, 20)

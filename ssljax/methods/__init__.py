@@ -8,6 +8,7 @@
 from ssljax.methods import ae
 from ssljax.methods import barlow_twins
 from ssljax.methods import byol
+from ssljax.methods import dino
 from ssljax.methods import downstream
 from ssljax.methods import mae
 from ssljax.methods import mveb
@@ -26,7 +27,7 @@ from ssljax.methods.base import sample_views
 from ssljax.methods.base import split_probe
 
 METHODS = {"ae": ae, "barlow_twins": barlow_twins, "byol": byol,
-           "downstream": downstream, "mae": mae, "mveb": mveb,
+           "dino": dino, "downstream": downstream, "mae": mae, "mveb": mveb,
            "nnclr": nnclr, "rdae": rdae,
            "sag_vicreg": sag_vicreg, "simclr": simclr, "swav": swav,
            "vicreg": vicreg}

@@ -72,7 +72,7 @@ def test_per_view_probabilities():
   assert specs[0].p_blur == 1.0 and specs[1].p_blur == 0.1
   assert specs[0].p_solarize == 0.0 and specs[1].p_solarize == 0.2
   assert specs[2].p_solarize == 0.0 and len(specs) == 4
-  with pytest.raises(ValueError, match="valid: byol"):
+  with pytest.raises(ValueError, match="valid: barlow_twins, byol"):
     A.view_specs("byol2")
 
 
