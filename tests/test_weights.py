@@ -23,15 +23,15 @@ def _randomize(tree, seed):
   """Every leaf random (BN variances positive), so a swapped or transposed
   entry cannot pass."""
   leaves, treedef = jax.tree.flatten(tree)
-  keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
-  out = [jax.random.normal(k, x.shape, jnp.float32) * 0.1 for k, x in
-         zip(keys, leaves)]
-  return jax.tree.unflatten(treedef, [np.asarray(x) for x in out])
+  rng = np.random.default_rng(seed)
+  return jax.tree.unflatten(treedef, [
+      (rng.normal(size=x.shape) * 0.1).astype(np.float32) for x in leaves])
 
 
 def _resnet(name, image=32, **kw):
   net = models.build(name, **kw)
-  v = net.init(jax.random.PRNGKey(0), jnp.zeros((1, image, image, 3)))
+  v = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0),
+                                      jnp.zeros((1, image, image, 3))))
   params = _randomize(v["params"], 1)
   stats = _randomize(v["batch_stats"], 2)
   stats = jax.tree_util.tree_map_with_path(
@@ -41,7 +41,8 @@ def _resnet(name, image=32, **kw):
 
 def _vit(name, image=32, **kw):
   net = models.build(name, image_size=image, **kw)
-  v = net.init(jax.random.PRNGKey(0), jnp.zeros((1, image, image, 3)))
+  v = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0),
+                                      jnp.zeros((1, image, image, 3))))
   return net, _randomize(v["params"], 3)
 
 
@@ -51,7 +52,10 @@ def _shapes(sd):
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
 def test_resnet_export_has_torchvision_keys_and_shapes(name):
-  _, params, stats = _resnet(name)
+  v = jax.eval_shape(lambda: models.build(name).init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3))))
+  zeros = lambda t: jax.tree.map(lambda s: np.zeros(s.shape, np.float32), t)
+  params, stats = zeros(v["params"]), zeros(v["batch_stats"])
   sd = weights.resnet_to_torch(params, stats)
   assert _shapes(sd) == REFERENCE[f"torchvision/{name}"]
   assert sd["layer2.0.downsample.0.weight"].shape[2:] == (1, 1)  # OIHW
@@ -94,16 +98,15 @@ def test_vit_round_trip_is_exact(pool):
 
 
 def test_import_refuses_a_mismatched_architecture():
-  _, params, stats = _resnet("resnet18")
+  _, params, stats = _resnet("resnet18", width=8)
   sd = weights.resnet_to_torch(params, stats)
-  _, p34, s34 = _resnet("resnet34")
+  _, p34, s34 = _resnet("resnet34", width=8)
   with pytest.raises(KeyError, match="layer1.2"):
     weights.resnet_from_torch(sd, p34, s34)
-  _, p34, s34 = _resnet("resnet34")
   sd34 = weights.resnet_to_torch(p34, s34)
   with pytest.raises(ValueError, match="not in the config's model"):
     weights.resnet_from_torch(sd34, params, stats)
-  _, wide, wide_stats = _resnet("resnet18", width=32)
+  _, wide, wide_stats = _resnet("resnet18", width=16)
   with pytest.raises(ValueError, match="shape"):
     weights.resnet_from_torch(sd, wide, wide_stats)
 
@@ -111,7 +114,8 @@ def test_import_refuses_a_mismatched_architecture():
 def _mae_params(patch=4, image=32):
   net = mae.MAE(width=192, depth=2, num_heads=3, patch_size=patch,
                 decoder_width=64, decoder_depth=1, decoder_heads=2)
-  v = net.init(jax.random.PRNGKey(0), [jnp.zeros((1, image, image, 3))])
+  v = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0),
+                                      [jnp.zeros((1, image, image, 3))]))
   pos = mae.sincos_2d(image // patch, 192)
   return net, _randomize(v["params"], 4), np.asarray(pos)
 
