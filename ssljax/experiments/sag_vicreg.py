@@ -53,10 +53,10 @@ per seed and set: row "random init". Evaluation randomness (k-means
 starts, subsamples) is fixed (eval.random_seed = 0), so the spread over
 seeds is that of training.
 
-Default size: 9 methods × 3 seeds + 2 × 3 unseen = 33 training runs of
+Default size: 10 methods × 3 seeds + 2 × 3 unseen = 36 training runs of
 4–7 min on 2 idle CPU cores (AE 4.3, MVEB ≈ 6.8, the others ≈ 6), plus the
 evaluations: under 1 min per full run and ≈ 2 min per unseen run (probes
-on three subsets: all, unseen, seen), 6 random-init ones: ≈ 4 hours in
+on three subsets: all, unseen, seen), 6 random-init ones: ≈ 4.5 hours in
 all. Cells run seed-major (every method at seed 0
 first), each saved when done: an interrupted run resumes (finished cells
 are read back from WORKDIR/results.json; a cell's training resumes from its
@@ -101,7 +101,7 @@ from ssljax.data import hierarchical_shapes as hs
 from ssljax.data import shapes_v2
 
 METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb", "ae",
-           "barlow_twins", "nnclr", "swav")
+           "barlow_twins", "nnclr", "swav", "dino")
 # The defaults of --unseen_methods and --seeds: the notebook names the cells
 # of a default run that a results.json lacks.
 UNSEEN_METHODS = ("vicreg", "sag_vicreg")
@@ -109,7 +109,7 @@ SEEDS = (0, 1, 2)
 NAMES = {"random_init": "random init", "vicreg": "VICReg",
          "sag_vicreg": "SAG-VICReg", "simclr": "SimCLR", "byol": "BYOL",
          "mveb": "MVEB", "ae": "AE", "barlow_twins": "Barlow Twins",
-         "nnclr": "NNCLR", "swav": "SwAV"}
+         "nnclr": "NNCLR", "swav": "SwAV", "dino": "DINO"}
 LEVELS = ("label", "coarse_label", "super_label")
 LEVEL_NAMES = {"label": "fine", "coarse_label": "family",
                "super_label": "super"}
