@@ -16,8 +16,8 @@ fine-class centroids against the tree (ssljax.evals.hierarchy).
 
 How the points compare: they are checkpoints of one run whose cosine
 schedule spans the whole --factor budget (warm-up unchanged in epochs), so
-at the 1× and 2× points the learning rate has not annealed (at 1× of a 4×
-run it is still ≈ 0.96 of its peak). They show how the representation
+at the 1× and 2× points the learning rate and an EMA method's momentum
+have not annealed (at 1× of a 4× run the lr is ≈ 0.96 of its peak). They show how the representation
 improves with steps under a fixed schedule; the last point is a complete
 run at --factor× the budget. A complete 1× run (annealed) is the
 comparison's own cell: read both (docs/results/shapes_v3.md does).
