@@ -106,9 +106,10 @@ def _nonfinite_message(bad):
   return f"{len(bad)} arrays hold NaN or Inf ({shown})"
 
 
-def save(mngr, step, state, data_iter):
-  """Saves `step` (async) with its checksums; NonFiniteState if any leaf is
-  not finite (nothing written)."""
+def save(mngr, step, state, data_iter=None):
+  """Saves `step` (async) with its checksums and, if given, the grain
+  iterator's state; NonFiniteState if any leaf is not finite (nothing
+  written)."""
   sums, bad = fingerprint(state)
   if bad:
     raise NonFiniteState(
@@ -116,10 +117,11 @@ def save(mngr, step, state, data_iter):
         "; it was not checkpointed (the newest checkpoint is still the last "
         "good state). Lower the learning rate or check the data, then run "
         "again.")
-  mngr.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state),
-      data=ocp.args.JsonSave(data_iter.get_state()),
-      integrity=ocp.args.JsonSave({"format": 1, "checksums": sums})))
+  items = {"state": ocp.args.StandardSave(state),
+           "integrity": ocp.args.JsonSave({"format": 1, "checksums": sums})}
+  if data_iter is not None:
+    items["data"] = ocp.args.JsonSave(data_iter.get_state())
+  mngr.save(step, args=ocp.args.Composite(**items))
 
 
 def _has_integrity(mngr, step):

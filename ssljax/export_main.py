@@ -142,6 +142,20 @@ def init_fn(cfg, num_classes):
       num_classes, cfg.seed)
 
 
+def read_variables(workdir, step=None):
+  """(cfg, the networks' variables, step) of a workdir's checkpoint `step`
+  (None: the newest; 0: the random init of its config), without the online
+  probe (whose class count needs the data) or any training state."""
+  cfg = checkpoint.load_config(workdir)
+  _, init = init_fn(cfg, 2)  # the probe's class count: not read
+  if step == 0:
+    return cfg, jax.jit(init)(), 0
+  like = jax.eval_shape(init)
+  like["params"].pop(methods.base.PROBE, None)
+  variables, step = eval_main.restore_variables(workdir, step, like)
+  return cfg, variables, step
+
+
 def export(workdir, fmt, out, step=None, num_classes=1000):
   """Writes the encoder of `workdir`'s checkpoint `step` to `out`; returns
   the metadata written with it."""
@@ -161,14 +175,7 @@ def export(workdir, fmt, out, step=None, num_classes=1000):
     raise ValueError(f"model.width = {cfg.model.width}: torchvision's "
                      "ResNets have width 64 only, so no torchvision model "
                      "loads this encoder.")
-  # The probe's class count does not matter: only the encoder is read.
-  _, init = init_fn(cfg, 2)
-  if step == 0:
-    variables = jax.jit(init)()
-  else:
-    like = jax.eval_shape(init)
-    like["params"].pop(methods.base.PROBE, None)
-    variables, step = eval_main.restore_variables(workdir, step, like)
+  _, variables, step = read_variables(workdir, step)
   sd = to_state_dict(cfg, variables, num_classes)
   meta = {"format": fmt, "ssljax_step": str(step),
           "ssljax_method": cfg.method,

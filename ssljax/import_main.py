@@ -12,7 +12,6 @@ from etils import epath
 import jax
 import ml_collections
 from ml_collections import config_flags
-import orbax.checkpoint as ocp
 import safetensors.numpy
 
 from ssljax import checkpoint
@@ -38,13 +37,10 @@ def import_weights(path, cfg, workdir):
   _, init = export_main.init_fn(cfg, monitor.num_classes(src, d.label_key))
   variables = export_main.with_state_dict(cfg, jax.jit(init)(), sd)
   checkpoint.check_config(workdir, cfg)
-  variables = jax.tree.map(jax.numpy.asarray, variables)
-  sums, _ = checkpoint.fingerprint(variables)
   mngr = checkpoint.manager(workdir, ml_collections.ConfigDict(
       {"keep": None, "async": False}))
-  mngr.save(IMPORTED_STEP, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(variables),
-      integrity=ocp.args.JsonSave({"format": 1, "checksums": sums})))
+  checkpoint.save(mngr, IMPORTED_STEP,
+                  jax.tree.map(jax.numpy.asarray, variables))  # finite only
   mngr.wait_until_finished()
   mngr.close()
   return str(root / "checkpoints" / str(IMPORTED_STEP))

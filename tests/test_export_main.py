@@ -44,6 +44,13 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   assert meta["ssljax_step"] == "1" and "resnet18" in meta["load_with"]
   assert "nn.Identity()" in meta["load_with"]  # the CIFAR stem's max-pool
   _files_equal(path, out)
+  # A non-finite weight: refused, no checkpoint written.
+  bad = dict(src, **{"conv1.weight": src["conv1.weight"] * np.nan})
+  safetensors.numpy.save_file(bad, str(tmp_path / "nan.safetensors"))
+  with pytest.raises(FloatingPointError, match="not finite"):
+    import_main.import_weights(str(tmp_path / "nan.safetensors"), cfg,
+                               str(tmp_path / "nan"))
+  assert not list((tmp_path / "nan" / "checkpoints").glob("[0-9]*"))
   # A config whose model is not the file's: one clear error, nothing made.
   cfg.model.name = "resnet34"
   with pytest.raises(KeyError, match="layer1.2"):

@@ -17,7 +17,8 @@ fine-class centroids against the tree (ssljax.evals.hierarchy).
 How the points compare: they are checkpoints of one run whose cosine
 schedule spans the whole --factor budget (warm-up unchanged in epochs), so
 at the 1× and 2× points the learning rate and an EMA method's momentum
-have not annealed (at 1× of a 4× run the lr is ≈ 0.96 of its peak). They show how the representation
+have not annealed (at 1× of a 4× run the lr is ≈ 0.86 of its peak, at 2×
+≈ 0.51). They show how the representation
 improves with steps under a fixed schedule; the last point is a complete
 run at --factor× the budget. A complete 1× run (annealed) is the
 comparison's own cell: read both (docs/results/shapes_v3.md does).
@@ -126,7 +127,7 @@ def run_config(method, dataset, seed, factor, overrides, base_steps,
 
 def _metrics(workdir, step):
   res, _ = eval_main.evaluate(workdir, step)
-  return {k: float(v) for _, k in COLUMNS if k in res for v in [res[k]]}
+  return {k: float(res[k]) for _, k in COLUMNS if k in res}
 
 
 def markdown(results, factor):

@@ -48,7 +48,6 @@ import ml_collections
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from ssljax import models
@@ -147,28 +146,13 @@ def load_pretrained(cfg, params, batch_stats):
   d = cfg.downstream
   if not d.init_from:
     return params, batch_stats
-  # Imported here: these modules import ssljax.methods.
-  from ssljax import checkpoint  # pylint: disable=g-import-not-at-top
-  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  # Imported here: export_main imports ssljax.methods.
   from ssljax import export_main  # pylint: disable=g-import-not-at-top
-  from ssljax import weights  # pylint: disable=g-import-not-at-top
-  pre_cfg = checkpoint.load_config(d.init_from)
-  _, init = export_main.init_fn(pre_cfg, 2)
-  like = jax.eval_shape(init)
-  like["params"].pop(base.PROBE, None)
-  pre, _ = eval_main.restore_variables(d.init_from, d.init_step, like)
-  sd = export_main.to_state_dict(pre_cfg, pre, num_classes=0)
-  host = lambda t: jax.tree.map(np.asarray, t)
-  enc_p, enc_s = host(params["encoder"]), host(batch_stats.get("encoder", {}))
-  if cfg.model.name.startswith("resnet"):
-    enc_p, enc_s = weights.resnet_from_torch(sd, enc_p, enc_s)
-  else:
-    enc_p = weights.vit_from_torch(sd, weights.VIT, enc_p,
-                                   cfg.model.get("patch_size", 16))
-  params = dict(params, encoder=enc_p)
-  if enc_s:
-    batch_stats = dict(batch_stats, encoder=enc_s)
-  return params, batch_stats
+  pre_cfg, pre, _ = export_main.read_variables(d.init_from, d.init_step)
+  out = export_main.with_state_dict(
+      cfg, {"params": params, "batch_stats": batch_stats},
+      export_main.to_state_dict(pre_cfg, pre, num_classes=0))
+  return out["params"], out["batch_stats"]
 
 
 def make_objective(cfg, net, *, mesh=None, total_steps=None):
