@@ -249,7 +249,11 @@ def _flatten(d, prefix=""):
 # Fields added to the defaults after workdirs existed: a config.json without
 # one ran as if it held this value, so resuming it is no config change.
 ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
-                  "optimizer.bias_lr_scale": 1.0}
+                  "optimizer.bias_lr_scale": 1.0, "optimizer.nesterov": False,
+                  "downstream.mixup_alpha": 0.0,
+                  "downstream.cutmix_alpha": 0.0,
+                  "downstream.mix_switch_prob": 0.5,
+                  "downstream.mix_prob": 1.0}
 
 
 def config_diff(old, new):

@@ -43,8 +43,9 @@ def kernel_mask(params):
 def make(cfg, global_batch, total_steps, steps_per_epoch):
   """optax optimizer from cfg: name, base_lr, weight_decay, momentum,
   trust_coefficient, warmup_epochs, warmup_start_factor, end_factor,
-  clip_norm (None or 0: no clipping), and for adamw b1, b2 (default 0.9,
-  0.999; MAE uses b2 = 0.95)."""
+  clip_norm (None or 0: no clipping), for adamw b1, b2 (default 0.9,
+  0.999; MAE uses b2 = 0.95), for sgd nesterov (default False; BYOL's
+  linear evaluation uses it)."""
   lr = schedule(cfg, global_batch, total_steps, steps_per_epoch)
   if cfg.name == "lars":
     tx = optax.lars(lr, weight_decay=cfg.weight_decay,
@@ -57,7 +58,8 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
   elif cfg.name == "sgd":
     tx = optax.chain(
         optax.add_decayed_weights(cfg.weight_decay, mask=kernel_mask),
-        optax.sgd(lr, momentum=cfg.momentum))
+        optax.sgd(lr, momentum=cfg.momentum,
+                  nesterov=cfg.get("nesterov", False)))
   else:
     raise ValueError(f"Unknown optimizer {cfg.name!r}; valid: "
                      f"{', '.join(OPTIMIZERS)}.")

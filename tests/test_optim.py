@@ -95,3 +95,22 @@ def test_bias_lr_scale_scales_only_biases_and_norms():
   np.testing.assert_allclose(out[0.024]["bn"]["scale"],
                              0.024 * out[1.0]["bn"]["scale"], rtol=1e-6)
   np.testing.assert_array_equal(out[0.024]["kernel"], out[1.0]["kernel"])
+
+
+def test_nesterov_sgd_takes_the_look_ahead_step():
+  # Constant gradient g, momentum m, lr η: heavy ball steps −η·g, then
+  # −η·g(1 + m); Nesterov −η·g(1 + m), then −η·g(1 + m + m²).
+  params = {"kernel": jnp.zeros((2, 2))}
+  grads = {"kernel": jnp.ones((2, 2))}
+  steps = {}
+  for nesterov in (False, True):
+    tx, _ = optim.make(_cfg(name="sgd", base_lr=0.1, weight_decay=0.0,
+                            warmup_epochs=0, momentum=0.9, end_factor=1.0,
+                            nesterov=nesterov), 256, 10, 1)
+    state = tx.init(params)
+    steps[nesterov] = []
+    for _ in range(2):
+      u, state = tx.update(grads, state, params)
+      steps[nesterov].append(float(u["kernel"][0, 0]))
+  np.testing.assert_allclose(steps[False], [-0.1, -0.19], rtol=1e-6)
+  np.testing.assert_allclose(steps[True], [-0.19, -0.271], rtol=1e-6)

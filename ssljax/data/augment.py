@@ -14,6 +14,8 @@ and semantics follow torchvision as used by BYOL / VICReg / MVEB:
     (torchvision's BYOL recipe: 23 px kernel at 224 px.)
   solarize (w.p. p_solarize): x ← 1 - x where x ≥ 128/255.
   normalize: (x - mean) / std per channel.
+  RandAugment (ra_layers > 0, first) and random erasing (w.p. p_erase,
+  after normalize): timm's, in ssljax.data.randaugment (MAE fine-tuning).
 
 The two global views of the asymmetric recipes differ only in p_blur and
 p_solarize: `RECIPES["byol"]` = (blur 1.0, solarize 0.0) / (blur 0.1,
@@ -24,6 +26,8 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+
+from ssljax.data import randaugment
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -42,6 +46,10 @@ class ViewAugment:
   p_blur: float = 0.0
   blur_sigma: tuple[float, float] = (0.1, 2.0)
   p_solarize: float = 0.0
+  ra_layers: int = 0
+  ra_magnitude: float = 9.0
+  ra_magnitude_std: float = 0.5
+  p_erase: float = 0.0
 
 
 NONE = ViewAugment(p_jitter=0.0, p_gray=0.0)
@@ -51,9 +59,12 @@ _SIMCLR = (ViewAugment(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2,
                        p_blur=0.5),) * 3
 # 32 px recipes (solo-learn CIFAR): no blur, solarize only on view 2.
 _CIFAR = (ViewAugment(), ViewAugment(p_solarize=0.2), ViewAugment())
+# MAE / DeiT fine-tuning: timm's rand-m9-mstd0.5-inc1 + erasing 0.25.
+_RANDAUG = (ViewAugment(p_jitter=0.0, p_gray=0.0, ra_layers=2,
+                        p_erase=0.25),) * 3
 RECIPES = {"byol": _BYOL, "vicreg": _BYOL, "mveb": _BYOL,
            "barlow_twins": _BYOL, "simclr": _SIMCLR,
-           "cifar": _CIFAR, "none": (NONE,) * 3}
+           "cifar": _CIFAR, "randaugment": _RANDAUG, "none": (NONE,) * 3}
 
 
 def view_specs(recipe, num_global=2, num_local=0):
@@ -158,6 +169,10 @@ def augment_image(key, x, spec):
   """One float32 [H, W, 3] image in [0, 1] through the spec's random ops."""
   k_jit, k_sigma, k_p = jax.random.split(key, 3)
   u = jax.random.uniform(k_p, (4,))
+  if spec.ra_layers > 0:
+    x = randaugment.rand_augment(
+        jax.random.fold_in(key, 7), x, spec.ra_layers, spec.ra_magnitude,
+        spec.ra_magnitude_std)
   if spec.p_jitter > 0:
     x = jnp.where(u[0] < spec.p_jitter, color_jitter(k_jit, x, spec), x)
   if spec.p_gray > 0:
@@ -186,7 +201,11 @@ def augment(key, images, spec, mean=IMAGENET_MEAN, std=IMAGENET_STD,
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
       jnp.arange(x.shape[0]))
   x = jax.vmap(lambda k, im: augment_image(k, im, spec))(keys, x)
-  return normalize(x, mean, std).astype(dtype)
+  x = normalize(x, mean, std)
+  if spec.p_erase > 0:
+    x = jax.vmap(lambda k, im: randaugment.random_erase(
+        jax.random.fold_in(k, 8), im, spec.p_erase))(keys, x)
+  return x.astype(dtype)
 
 
 def augment_views(key, batch, specs, mean=IMAGENET_MEAN, std=IMAGENET_STD,

@@ -38,9 +38,17 @@ Config (cfg.downstream):
                  position embeddings and class token at layer_decay^(L + 1),
                  the final LayerNorm and the head at 1 (MAE / BEiT's
                  `param_groups_lrd`); 1 turns it off; ResNets ignore it.
+  mixup_alpha, cutmix_alpha, mix_switch_prob, mix_prob
+                 Mixup / CutMix of the batch and its targets, timm's
+                 `Mixup(mode="batch")` (ssljax.data.mixup); both alphas 0
+                 (the default) turn it off. MAE fine-tune: 0.8, 1.0, 0.5,
+                 1.0.
 The loss reads labels: `Objective.uses_labels` (ssljax.methods.base).
-Not built here: RandAugment, mixup / cutmix, random erasing and drop path
-of MAE's fine-tuning recipe.
+The rest of MAE's fine-tuning recipe lives where the pretraining recipes
+keep theirs: RandAugment and random erasing are the view augmentation
+`augment="randaugment"` (ssljax.data.randaugment), drop path is the ViT's
+`model.drop_path` (ssljax.models.vit; its "dropout" RNG comes from the
+step's key).
 """
 
 import ml_collections
@@ -51,6 +59,7 @@ import jax.numpy as jnp
 import optax
 
 from ssljax import models
+from ssljax.data import mixup
 from ssljax.methods import base
 
 MODES = ("linear", "finetune")
@@ -62,7 +71,8 @@ def default_config():
       init_from="", init_step=ml_collections.FieldReference(
           None, field_type=int),
       mode="linear", num_classes=1000, head_norm="none", head_init_std=0.01,
-      label_smoothing=0.0, trunk_lr_scale=1.0, layer_decay=1.0)))
+      label_smoothing=0.0, trunk_lr_scale=1.0, layer_decay=1.0,
+      mixup_alpha=0.0, cutmix_alpha=0.0, mix_switch_prob=0.5, mix_prob=1.0)))
 
 
 class Classifier(nn.Module):
@@ -157,21 +167,30 @@ def load_pretrained(cfg, params, batch_stats):
 
 def make_objective(cfg, net, *, mesh=None, total_steps=None):
   del mesh, total_steps
-  eps = cfg.downstream.label_smoothing
+  d = cfg.downstream
+  eps = d.label_smoothing
   if not 0 <= eps < 1:
     raise ValueError(f"downstream.label_smoothing = {eps}: must be in "
                      "[0, 1).")
+  for name in ("mix_switch_prob", "mix_prob"):
+    if not 0 <= d[name] <= 1:
+      raise ValueError(f"downstream.{name} = {d[name]}: must be in [0, 1].")
+  if d.mixup_alpha < 0 or d.cutmix_alpha < 0:
+    raise ValueError("downstream.mixup_alpha and cutmix_alpha must be >= 0 "
+                     "(0 turns each off).")
 
   def loss_fn(variables, state, views, key, labels):
-    del key
-    out, new = net.apply(variables, views, train=True,
-                         mutable=["batch_stats"])
+    k_mix, k_drop = jax.random.split(key)
+    x, targets, lam = mixup.mix(
+        k_mix, views[0], labels, d.num_classes, d.mixup_alpha,
+        d.cutmix_alpha, d.mix_switch_prob, d.mix_prob, eps)
+    out, new = net.apply(variables, [x] + list(views[1:]), train=True,
+                         rngs={"dropout": k_drop}, mutable=["batch_stats"])
     logits = out["logits"]
-    targets = optax.smooth_labels(
-        jax.nn.one_hot(labels, logits.shape[-1]), eps)
     loss = optax.softmax_cross_entropy(logits, targets).mean()
     top1 = jnp.mean(logits.argmax(-1) == labels)
-    return loss, base.LossAux({"loss": loss, "train_top1": top1},
+    return loss, base.LossAux({"loss": loss, "train_top1": top1,
+                               "mix_lambda": lam},
                               new["batch_stats"], state, out["rep"])
 
   return base.Objective(

@@ -2,7 +2,11 @@
 
 Parameter counts match timm's trunks without a head (ViT-B/16: 85,798,656).
 `pool="cls"` uses a class token; `pool="gap"` drops it and averages the patch
-tokens after the final LayerNorm. The learned position embedding is defined on
+tokens after the final LayerNorm. `drop_path` is the stochastic depth of
+timm's ViT (used by MAE / DeiT fine-tuning): block i of L drops each residual
+branch per example with probability drop_path·i/(L−1) (0 for the first
+block), scaling the kept ones by 1/(1−p); only with `train=True`, from the
+"dropout" RNG stream. The learned position embedding is defined on
 the `image_size` grid and bicubically resized for other input sizes (e.g. the
 96 px local crops of multi-crop), as DINO does.
 """
@@ -14,28 +18,39 @@ import jax
 import jax.numpy as jnp
 
 
+def drop_path(module, x, rate, train):
+  """Per-example stochastic depth of a residual branch x [n, ...]."""
+  if not train or rate == 0.0:
+    return x
+  keep = jax.random.bernoulli(module.make_rng("dropout"), 1.0 - rate,
+                              (x.shape[0],) + (1,) * (x.ndim - 1))
+  return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
+
+
 class Block(nn.Module):
   """Pre-norm transformer block. `kernel_init` for every linear map
-  (default Flax's LeCun normal; MAE passes xavier-uniform)."""
+  (default Flax's LeCun normal; MAE passes xavier-uniform); `drop_rate`
+  the stochastic depth of both residual branches (train only)."""
   num_heads: int
   mlp_ratio: int
   dtype: Any
   kernel_init: Any = nn.linear.default_kernel_init
+  drop_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, train=False):
     d = x.shape[-1]
     y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln1")(x)
     y = nn.MultiHeadDotProductAttention(
         self.num_heads, dtype=self.dtype, kernel_init=self.kernel_init,
         name="attn")(y, y)
-    x = x + y
+    x = x + drop_path(self, y, self.drop_rate, train)
     y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln2")(x)
     y = nn.Dense(d * self.mlp_ratio, dtype=self.dtype,
                  kernel_init=self.kernel_init, name="fc1")(y)
     y = nn.Dense(d, dtype=self.dtype, kernel_init=self.kernel_init,
                  name="fc2")(nn.gelu(y, approximate=False))
-    return x + y
+    return x + drop_path(self, y, self.drop_rate, train)
 
 
 class ViT(nn.Module):
@@ -48,10 +63,12 @@ class ViT(nn.Module):
   mlp_ratio: int = 4
   pool: str = "cls"
   dtype: Any = jnp.float32
+  drop_path: float = 0.0
 
   @nn.compact
   def __call__(self, x, train=False):
-    del train  # no dropout / BN in the trunk
+    if not 0.0 <= self.drop_path < 1.0:
+      raise ValueError(f"drop_path = {self.drop_path}: must be in [0, 1).")
     if self.pool not in ("cls", "gap"):
       raise ValueError(f"Unknown pool {self.pool!r}; valid: cls, gap.")
     p = self.patch_size
@@ -72,8 +89,9 @@ class ViT(nn.Module):
                            x], axis=1)
     inter = {}
     for i in range(self.depth):
-      x = Block(self.num_heads, self.mlp_ratio, self.dtype,
-                name=f"block{i + 1}")(x)
+      rate = self.drop_path * i / max(self.depth - 1, 1)
+      x = Block(self.num_heads, self.mlp_ratio, self.dtype, drop_rate=rate,
+                name=f"block{i + 1}")(x, train)
       inter[f"block{i + 1}"] = x
     x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln_final")(x)
     rep = x[:, 0] if self.pool == "cls" else jnp.mean(x, axis=1)

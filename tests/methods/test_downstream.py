@@ -90,9 +90,18 @@ def test_layer_decay_multiplies_each_vit_block():
              ) == {0.0}
 
 
-@pytest.mark.parametrize("mode", ["linear", "finetune"])
+MAE_RECIPE = {"augment": "randaugment", "downstream.mixup_alpha": 0.8,
+              "downstream.cutmix_alpha": 1.0, "downstream.layer_decay": 0.65}
+
+
+@pytest.mark.parametrize("mode", ["linear", "finetune", "mae_recipe"])
 def test_one_device_equals_eight_devices(data_dir, shapes_train, mode):
-  cfg = _config(data_dir, mode=mode, **{"downstream.head_norm": "bn"})
+  if mode == "mae_recipe":  # RandAugment, erasing, mixup / cutmix, drop path
+    cfg = _config(data_dir, mode="finetune", **MAE_RECIPE)
+    cfg.model = dict(name="vit_tiny", patch_size=4, image_size=16, depth=2,
+                     width=32, num_heads=2, drop_path=0.1)
+  else:
+    cfg = _config(data_dir, mode=mode, **{"downstream.head_norm": "bn"})
   batch = next(pipeline.train_iterator(
       shapes_train, global_batch=32, seed=0,
       crops=pipeline.Crops(num_global=1, global_size=16)))

@@ -93,3 +93,32 @@ def test_bad_names_list_valid_ones():
     models.build("resnet50", stride=2)
   with pytest.raises(ValueError, match="valid: float32"):
     models.build("resnet50", dtype="fp8")
+
+
+def test_vit_drop_path_is_per_example_stochastic_depth():
+  from ssljax.models import vit  # pylint: disable=g-import-not-at-top
+  x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
+  plain = models.build("vit_tiny", patch_size=8, image_size=16, depth=3)
+  dropped = models.build("vit_tiny", patch_size=8, image_size=16, depth=3,
+                         drop_path=0.5)
+  v = plain.init(jax.random.key(1), x)
+  # Eval mode, or rate 0, is the plain network: same parameters, no RNG.
+  np.testing.assert_array_equal(dropped.apply(v, x)[0], plain.apply(v, x)[0])
+  train = dropped.apply(v, x, train=True, rngs={"dropout": jax.random.key(2)})
+  assert not np.allclose(train[0], plain.apply(v, x)[0])
+  # The branch op: each example is 0 or x / (1 - p), and unbiased.
+  branch = jnp.ones((4000, 3))
+  out = vit.drop_path(nn_scope(), branch, 0.25, True)
+  vals = np.unique(np.asarray(out))
+  np.testing.assert_allclose(vals, [0.0, 1 / 0.75], rtol=1e-6)
+  assert abs(float(out.mean()) - 1.0) < 0.05
+  with pytest.raises(ValueError, match="drop_path"):
+    models.build("vit_tiny", drop_path=1.0).init(jax.random.key(0), x)
+
+
+def nn_scope():
+  """A stand-in module whose make_rng gives a fixed key."""
+  class _M:
+    def make_rng(self, _):
+      return jax.random.key(3)
+  return _M()
