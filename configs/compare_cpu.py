@@ -31,6 +31,10 @@ reconstructs its input: crop + flip only, as MAE); decoder 64 wide from a
 4×4 start. `mae` shares the batch, optimizer, crops and view recipe of
 `ae` but needs a ViT: ViT-tiny widths (192, 12 blocks, 3 heads), patch 4
 at 32 px, decoder 128 wide with 2 blocks, mask ratio 0.75, norm-pix loss.
+`ijepa` runs on that ViT (mean-pooled, one view, crop + flip) with a
+predictor 96 wide and 4 blocks deep (the official ViT-H's is 384 of 1280
+wide, 12 deep) and the official masks on the 8×8 patch grid (4 targets
+of 15–20%, a context of 85–100% minus them).
 Runtimes and results: docs/results/compare_methods.md.
 """
 
@@ -40,7 +44,7 @@ from ssljax import configs
 DATASETS = {"mnist5k": 25, "hierarchical_shapes": 10,
             "hierarchical_shapes_v2": 10}
 METHODS = ("mveb", "vicreg", "sag_vicreg", "byol", "simclr", "barlow_twins",
-           "nnclr", "swav", "dino", "ae", "mae")
+           "nnclr", "swav", "dino", "ae", "mae", "ijepa")
 
 
 def get_config(arg=None):
@@ -74,7 +78,7 @@ def get_config(arg=None):
   c.data.global_scale = (0.5, 1.0)
   c.data.crop_fraction = 1.0
   c.augment = "cifar"
-  if method in ("ae", "mae"):
+  if method in ("ae", "mae", "ijepa"):
     c.data.num_global = 1
     c.augment = "none"
   if method == "ae":
@@ -83,6 +87,10 @@ def get_config(arg=None):
     c.model = dict(name="vit_tiny", patch_size=4, image_size=32,
                    dtype="float32")
     c.mae.update(decoder_width=128, decoder_depth=2, decoder_heads=4)
+  if method == "ijepa":  # MAE's ViT-tiny; predictor half as wide, 4 blocks
+    c.model = dict(name="vit_tiny", patch_size=4, image_size=32, pool="gap",
+                   width=192, depth=12, num_heads=3, dtype="float32")
+    c.ijepa.update(pred_width=96, pred_depth=4)
   c.batch_size = 256
   c.eval_batch_size = 200
   c.num_epochs = DATASETS[dataset]

@@ -250,6 +250,8 @@ def _flatten(d, prefix=""):
 # one ran as if it held this value, so resuming it is no config change.
 ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "optimizer.bias_lr_scale": 1.0, "optimizer.nesterov": False,
+                  "optimizer.clip_per_param": 0.0,
+                  "optimizer.weight_decay_end": None,
                   "downstream.mixup_alpha": 0.0,
                   "downstream.cutmix_alpha": 0.0,
                   "downstream.mix_switch_prob": 0.5,

@@ -49,7 +49,9 @@ def base_config(method="vicreg"):
   c.optimizer = ml_collections.ConfigDict(dict(
       name="lars", base_lr=0.2, weight_decay=1e-6, momentum=0.9,
       trust_coefficient=0.001, warmup_epochs=10.0, warmup_start_factor=0.0,
-      end_factor=0.0, clip_norm=0.0, bias_lr_scale=1.0, nesterov=False))
+      end_factor=0.0, clip_norm=0.0, clip_per_param=0.0, bias_lr_scale=1.0,
+      nesterov=False,
+      weight_decay_end=ml_collections.FieldReference(None, field_type=float)))
   c.probe = ml_collections.ConfigDict(dict(lr=1e-3, weight_decay=0.0))
   c.knn = ml_collections.ConfigDict(dict(k=(20, 200), temperature=0.07))
   # Evaluation subsets (names: ssljax.evals.EVALS), run every `eval_every`

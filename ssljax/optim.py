@@ -6,7 +6,12 @@ Weight decay (and, for LARS, the trust-ratio adaptation) applies only to
 kernels: biases and normalization scales/offsets (all ≤1-D parameters) are
 excluded, as in the LARS recipes of BYOL, VICReg and MVEB. `bias_lr_scale`
 multiplies the learning rate of those excluded parameters (Barlow Twins'
-official recipe: 0.0048 / 0.2 = 0.024; default 1).
+official recipe: 0.0048 / 0.2 = 0.024; default 1). `weight_decay_end`
+(None: constant) makes the weight decay a cosine from `weight_decay` to
+it over the run, as DINO's and I-JEPA's `wd_scheduler` (0.04 -> 0.4).
+`clip_per_param` (0: off) rescales each parameter's gradient to that L2
+norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
+`clip_norm` clips the global norm.
 """
 
 import jax
@@ -28,6 +33,25 @@ def schedule(cfg, global_batch, total_steps, steps_per_epoch):
       end_value=cfg.end_factor * lr)
 
 
+def weight_decay(cfg, total_steps):
+  """A float, or a cosine schedule from weight_decay to weight_decay_end."""
+  start, end = cfg.weight_decay, cfg.get("weight_decay_end")
+  if end is None:
+    return start
+  t = max(total_steps, 1)
+  return lambda step: end + 0.5 * (start - end) * (
+      1 + jax.numpy.cos(jax.numpy.pi * jax.numpy.minimum(step, t) / t))
+
+
+def clip_per_param(max_norm):
+  """DINO's utils.clip_gradients: g · min(1, max_norm / (‖g‖ + 1e-6)) for
+  each parameter separately."""
+  def clip(g):
+    coef = max_norm / (jax.numpy.linalg.norm(g.reshape(-1)) + 1e-6)
+    return g * jax.numpy.minimum(coef, 1.0).astype(g.dtype)
+  return optax.stateless(lambda updates, params: jax.tree.map(clip, updates))
+
+
 def kernel_mask(params):
   """True for weight matrices / conv kernels (and tokens), False for biases
   and norm parameters: what weight decay and LARS adaptation apply to, as
@@ -47,17 +71,18 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
   0.999; MAE uses b2 = 0.95), for sgd nesterov (default False; BYOL's
   linear evaluation uses it)."""
   lr = schedule(cfg, global_batch, total_steps, steps_per_epoch)
+  wd = weight_decay(cfg, total_steps)
   if cfg.name == "lars":
-    tx = optax.lars(lr, weight_decay=cfg.weight_decay,
+    tx = optax.lars(lr, weight_decay=wd,
                     weight_decay_mask=kernel_mask,
                     trust_coefficient=cfg.trust_coefficient,
                     trust_ratio_mask=kernel_mask, momentum=cfg.momentum)
   elif cfg.name == "adamw":
     tx = optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999),
-                     weight_decay=cfg.weight_decay, mask=kernel_mask)
+                     weight_decay=wd, mask=kernel_mask)
   elif cfg.name == "sgd":
     tx = optax.chain(
-        optax.add_decayed_weights(cfg.weight_decay, mask=kernel_mask),
+        optax.add_decayed_weights(wd, mask=kernel_mask),
         optax.sgd(lr, momentum=cfg.momentum,
                   nesterov=cfg.get("nesterov", False)))
   else:
@@ -69,4 +94,6 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
     tx = optax.chain(tx, optax.masked(optax.scale(scale), not_kernel))
   if cfg.get("clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), tx)
+  if cfg.get("clip_per_param"):
+    tx = optax.chain(clip_per_param(cfg.clip_per_param), tx)
   return tx, lr

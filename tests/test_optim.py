@@ -114,3 +114,28 @@ def test_nesterov_sgd_takes_the_look_ahead_step():
       steps[nesterov].append(float(u["kernel"][0, 0]))
   np.testing.assert_allclose(steps[False], [-0.1, -0.19], rtol=1e-6)
   np.testing.assert_allclose(steps[True], [-0.19, -0.271], rtol=1e-6)
+
+
+def test_per_parameter_clipping_is_dinos_and_weight_decay_follows_a_cosine():
+  # DINO's clip_gradients: each parameter's gradient to norm <= 3 alone.
+  params = {"a": jnp.zeros((2, 2)), "b": jnp.zeros((3,))}
+  grads = {"a": jnp.full((2, 2), 3.0), "b": jnp.asarray([0.1, 0.2, 0.2])}
+  tx = optim.clip_per_param(3.0)
+  out, _ = tx.update(grads, tx.init(params), params)
+  np.testing.assert_allclose(np.linalg.norm(out["a"]), 3.0 * 6 / (6 + 1e-6),
+                             rtol=1e-6)
+  np.testing.assert_array_equal(out["b"], grads["b"])  # norm 0.3: kept
+  # wd 0.04 -> 0.4 over 100 steps, the official cosine_scheduler.
+  wd = optim.weight_decay(_cfg(weight_decay=0.04, weight_decay_end=0.4), 100)
+  ref = [0.4 + 0.5 * (0.04 - 0.4) * (1 + np.cos(np.pi * t / 100))
+         for t in (0, 50, 100)]
+  np.testing.assert_allclose([float(wd(t)) for t in (0, 50, 100)], ref,
+                             rtol=1e-6)
+  assert optim.weight_decay(_cfg(weight_decay=0.04), 100) == 0.04
+  # adamw with the schedule decays by lr · wd(t) · p.
+  tx, _ = optim.make(_cfg(name="adamw", base_lr=0.1, weight_decay=0.04,
+                          weight_decay_end=0.4, warmup_epochs=0,
+                          end_factor=1.0), 256, 100, 1)
+  p = {"kernel": jnp.ones((2, 2))}
+  u, _ = tx.update({"kernel": jnp.zeros((2, 2))}, tx.init(p), p)
+  np.testing.assert_allclose(u["kernel"], -0.1 * 0.04, rtol=1e-5)

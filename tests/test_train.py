@@ -32,7 +32,7 @@ def _method_config(data_dir, method, **overrides):
   c = helpers.load_config("compare_cpu", f"{method},mnist5k")
   t = helpers.tiny_config(data_dir, **overrides)
   for k in ("method", "loss", "ema", "projector", "predictor", "decoder",
-            "corruption", "augment", "mae", "support_set"):
+            "corruption", "augment", "mae", "support_set", "ijepa", "dino"):
     if k in c:
       t[k] = c[k]
   t.data.num_global = c.data.num_global
@@ -46,10 +46,19 @@ def _method_config(data_dir, method, **overrides):
     t.model = dict(name="vit_tiny", patch_size=4, image_size=16, depth=2,
                    width=32, num_heads=2, dtype="float32")
     t.mae.update(decoder_width=16, decoder_depth=1, decoder_heads=2)
+  elif method == "ijepa":  # 16 px, patch 2: the 8×8 grid of compare_cpu
+    t.model = dict(name="vit_tiny", patch_size=2, image_size=16, depth=2,
+                   width=32, num_heads=2, pool="gap", dtype="float32")
+    t.ijepa.update(pred_width=16, pred_depth=1)
+  elif method == "dino":  # a ViT student with drop path, its teacher without
+    t.model = dict(name="vit_tiny", patch_size=4, image_size=16, depth=2,
+                   width=32, num_heads=2, drop_path=0.2, dtype="float32")
+    t.dino.update(hidden_dim=32, bottleneck_dim=16, out_dim=64)
   return t
 
 
-@pytest.mark.parametrize("method", ["vicreg", "mveb", "ae", "mae"])
+@pytest.mark.parametrize("method", ["vicreg", "mveb", "ae", "mae", "ijepa",
+                                    "dino"])
 def test_one_device_equals_eight_devices(data_dir, method):
   # MVEB with the "global" score scope must not depend on the device count.
   cfg = _method_config(data_dir, method)

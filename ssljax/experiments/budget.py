@@ -56,7 +56,7 @@ from ssljax import train
 FLAGS = flags.FLAGS
 
 METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb", "barlow_twins",
-           "nnclr", "swav", "dino", "ae", "mae")
+           "nnclr", "swav", "dino", "ae", "mae", "ijepa")
 # (column, result key); the hierarchy ones only where the dataset has them.
 COLUMNS = (("linear", "rep/label/true/linear_test"),
            ("kNN k=20", "rep/label/true/knn_k20"),

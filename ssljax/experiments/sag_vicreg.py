@@ -101,7 +101,7 @@ from ssljax.data import hierarchical_shapes as hs
 from ssljax.data import shapes_v2
 
 METHODS = ("vicreg", "sag_vicreg", "simclr", "byol", "mveb", "ae",
-           "barlow_twins", "nnclr", "swav", "dino")
+           "barlow_twins", "nnclr", "swav", "dino", "ijepa")
 # The defaults of --unseen_methods and --seeds: the notebook names the cells
 # of a default run that a results.json lacks.
 UNSEEN_METHODS = ("vicreg", "sag_vicreg")
@@ -109,7 +109,7 @@ SEEDS = (0, 1, 2)
 NAMES = {"random_init": "random init", "vicreg": "VICReg",
          "sag_vicreg": "SAG-VICReg", "simclr": "SimCLR", "byol": "BYOL",
          "mveb": "MVEB", "ae": "AE", "barlow_twins": "Barlow Twins",
-         "nnclr": "NNCLR", "swav": "SwAV", "dino": "DINO"}
+         "nnclr": "NNCLR", "swav": "SwAV", "dino": "DINO", "ijepa": "I-JEPA"}
 LEVELS = ("label", "coarse_label", "super_label")
 LEVEL_NAMES = {"label": "fine", "coarse_label": "family",
                "super_label": "super"}

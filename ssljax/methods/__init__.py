@@ -10,6 +10,7 @@ from ssljax.methods import barlow_twins
 from ssljax.methods import byol
 from ssljax.methods import dino
 from ssljax.methods import downstream
+from ssljax.methods import ijepa
 from ssljax.methods import mae
 from ssljax.methods import mveb
 from ssljax.methods import nnclr
@@ -27,7 +28,8 @@ from ssljax.methods.base import sample_views
 from ssljax.methods.base import split_probe
 
 METHODS = {"ae": ae, "barlow_twins": barlow_twins, "byol": byol,
-           "dino": dino, "downstream": downstream, "mae": mae, "mveb": mveb,
+           "dino": dino, "downstream": downstream, "ijepa": ijepa, "mae": mae,
+           "mveb": mveb,
            "nnclr": nnclr, "rdae": rdae,
            "sag_vicreg": sag_vicreg, "simclr": simclr, "swav": swav,
            "vicreg": vicreg}

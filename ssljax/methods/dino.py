@@ -14,11 +14,14 @@ schedule) predicted by every other view of the student (temperature
 the teacher's outputs over the global batch (method state). The last layer
 gets no gradient in the first `freeze_last_layer_epochs`. Epochs of these
 schedules are cfg.num_epochs equal parts of the run.
-Where ssljax differs from the official recipe: its per-parameter gradient
-clipping at norm 3 and weight-decay schedule (0.04 → 0.4, cosine) are not
-built (ssljax's optimizers have a constant weight decay and global-norm
-clipping, `optimizer.clip_norm`); the MLP's init is Flax's default, not
-truncated normal (0.02); drop path is not built.
+The rest of the official recipe lives in the shared config: per-parameter
+gradient clipping at norm 3 (`optimizer.clip_per_param`), the weight-decay
+cosine 0.04 → 0.4 (`optimizer.weight_decay_end`), drop path in the
+student's ViT only (`model.drop_path`; the teacher is built without it);
+the head's linear maps start at N(0, 0.02²) with zero biases (the official
+trunc_normal_ at std 0.02 cuts at ±2, i.e. ±100σ). Where ssljax differs:
+the last layer's direction starts at Flax's LeCun normal, PyTorch's
+nn.Linear default in the official code.
 Metrics: loss, teacher_entropy (mean entropy of the teacher's codes: high
 = uniform collapse, 0 = one-hot), teacher_temp, ema_momentum.
 Config: dino.{out_dim, hidden_dim, bottleneck_dim, head_layers,
@@ -63,10 +66,11 @@ class DINOHead(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = x.astype(self.dtype)
+    init = nn.initializers.normal(0.02)  # trunc_normal_(std=.02), bias 0
     for i in range(self.layers - 1):
-      x = nn.gelu(nn.Dense(self.hidden_dim, dtype=self.dtype,
+      x = nn.gelu(nn.Dense(self.hidden_dim, dtype=self.dtype, kernel_init=init,
                            name=f"fc{i + 1}")(x), approximate=False)
-    x = nn.Dense(self.bottleneck_dim, dtype=self.dtype,
+    x = nn.Dense(self.bottleneck_dim, dtype=self.dtype, kernel_init=init,
                  name=f"fc{self.layers}")(x)
     x = ops.l2_normalize(x.astype(jnp.float32))
     v = self.param("last_layer_v", nn.linear.default_kernel_init,
@@ -122,9 +126,12 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
                      f"must be 2, got {cfg.data.num_global}.")
   steps_per_epoch = max(total_steps / max(cfg.num_epochs, 1), 1.0)
   ema_update = ema.updater(cfg.ema, total_steps)
+  # The official teacher is built without drop path; the student with it.
+  teacher_net = net
+  if getattr(net.encoder, "drop_path", 0.0):
+    teacher_net = net.clone(encoder=net.encoder.clone(drop_path=0.0))
 
   def loss_fn(variables, state, views, key):
-    del key
     epoch = jnp.floor(state["step"] / steps_per_epoch)
     params = variables["params"]
     frozen = epoch < d.freeze_last_layer_epochs
@@ -133,9 +140,9 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
             for k, v in params["head"].items()}
     params = dict(params, head=head)
     out, new = net.apply(dict(variables, params=params), views, train=True,
-                         mutable=["batch_stats"])
-    teacher = net.apply(state["ema"], views[:2], train=True,
-                        mutable=["batch_stats"])[0]
+                         rngs={"dropout": key}, mutable=["batch_stats"])
+    teacher = teacher_net.apply(state["ema"], views[:2], train=True,
+                                mutable=["batch_stats"])[0]
     temp = teacher_temperature(d, epoch)
     loss, metrics, center = losses.dino(
         out["out"], teacher["out"], state["center"],

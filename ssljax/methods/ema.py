@@ -10,6 +10,7 @@ as BYOL's and MVEB's official code (BN statistics are not averaged; the
 target runs in train mode on its own batch anyway). Momentum schedules
 (cfg.ema.schedule):
   "cosine":   m(t) = 1 − (1 − base)·(cos(πt/T) + 1)/2, base -> 1 (BYOL)
+  "linear":   m(t) = base + (1 − base)·t/T (I-JEPA)
   "constant": m(t) = base (MoCo)
 """
 
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "linear", "constant")
 
 
 def default_config(base=0.996, schedule="cosine"):
@@ -36,6 +37,8 @@ def momentum(cfg, step, total_steps):
   if cfg.schedule == "constant":
     return jnp.float32(cfg.base)
   base = cfg.base
+  if cfg.schedule == "linear":
+    return base + (1 - base) * jnp.minimum(step / total_steps, 1.0)
   return 1 - (1 - base) * (jnp.cos(jnp.pi * step / total_steps) + 1) / 2
 
 

@@ -24,6 +24,9 @@ ENCODERS = {
     "vit_tiny": functools.partial(ViT, width=192, depth=12, num_heads=3),
     "vit_small": functools.partial(ViT, width=384, depth=12, num_heads=6),
     "vit_base": functools.partial(ViT, width=768, depth=12, num_heads=12),
+    "vit_large": functools.partial(ViT, width=1024, depth=24, num_heads=16),
+    "vit_huge": functools.partial(ViT, width=1280, depth=32, num_heads=16,
+                                  patch_size=14),
 }
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,

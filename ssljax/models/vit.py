@@ -38,12 +38,13 @@ class Block(nn.Module):
   drop_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x, train=False):
+  def __call__(self, x, train=False, mask=None):
+    """mask: None or bool [n, 1, T, T] / broadcastable, True = may attend."""
     d = x.shape[-1]
     y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln1")(x)
     y = nn.MultiHeadDotProductAttention(
         self.num_heads, dtype=self.dtype, kernel_init=self.kernel_init,
-        name="attn")(y, y)
+        name="attn")(y, y, mask=mask)
     x = x + drop_path(self, y, self.drop_rate, train)
     y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln2")(x)
     y = nn.Dense(d * self.mlp_ratio, dtype=self.dtype,
@@ -66,7 +67,11 @@ class ViT(nn.Module):
   drop_path: float = 0.0
 
   @nn.compact
-  def __call__(self, x, train=False):
+  def __call__(self, x, train=False, token_mask=None, tokens=False):
+    """token_mask: None or bool [n, gh·gw] over the patches: only those
+    are attended to and pooled (I-JEPA's context encoder; the others'
+    outputs are meaningless). tokens=True returns the final-LayerNorm
+    tokens [n, T, D] in place of the pooled representation."""
     if not 0.0 <= self.drop_path < 1.0:
       raise ValueError(f"drop_path = {self.drop_path}: must be in [0, 1).")
     if self.pool not in ("cls", "gap"):
@@ -87,12 +92,26 @@ class ViT(nn.Module):
                              (1, 1, d))
       x = jnp.concatenate([jnp.broadcast_to(cls, (n, 1, d)).astype(self.dtype),
                            x], axis=1)
+    keep = None
+    if token_mask is not None:
+      keep = token_mask.astype(bool)
+      if self.pool == "cls":
+        keep = jnp.concatenate([jnp.ones((n, 1), bool), keep], axis=1)
+    attn_mask = None if keep is None else keep[:, None, None, :]
     inter = {}
     for i in range(self.depth):
       rate = self.drop_path * i / max(self.depth - 1, 1)
       x = Block(self.num_heads, self.mlp_ratio, self.dtype, drop_rate=rate,
-                name=f"block{i + 1}")(x, train)
+                name=f"block{i + 1}")(x, train, attn_mask)
       inter[f"block{i + 1}"] = x
     x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln_final")(x)
-    rep = x[:, 0] if self.pool == "cls" else jnp.mean(x, axis=1)
+    if tokens:
+      return x, inter
+    if self.pool == "cls":
+      rep = x[:, 0]
+    elif keep is None:
+      rep = jnp.mean(x, axis=1)
+    else:
+      w = keep[..., None].astype(x.dtype)
+      rep = jnp.sum(x * w, axis=1) / jnp.maximum(jnp.sum(w, axis=1), 1)
     return rep, inter

@@ -19,6 +19,8 @@ def _num_params(module, shape):
     ("resnet50", 23_508_032),   # torchvision resnet50 minus fc (2,049,000)
     ("vit_small", 21_665_664),  # timm vit_small_patch16_224, num_classes=0
     ("vit_base", 85_798_656),   # timm vit_base_patch16_224, num_classes=0
+    ("vit_large", 303_301_632),  # timm vit_large_patch16_224, num_classes=0
+    ("vit_huge", 630_764_800),  # timm vit_huge_patch14_224, num_classes=0
 ])
 def test_parameter_counts_match_standard_models(name, count):
   assert _num_params(models.build(name), (1, 224, 224, 3)) == count
