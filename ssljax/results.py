@@ -36,7 +36,8 @@ from ssljax import checkpoint
 from ssljax import evals as evals_lib
 
 # Per-step timing columns of metrics.jsonl: how fast, not what was learned.
-TIMING = ("seconds_per_step", "images_per_sec")
+TIMING = ("seconds_per_step", "images_per_sec", "examples_per_sec_per_device",
+          "tflops_per_sec_per_device", "mfu")
 SUMMARY_METRICS = ("linear_probe_accuracy", "knn_accuracy",
                    "online_probe_accuracy")
 # Where experiments put their results.json inside a workdir.

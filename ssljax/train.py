@@ -28,6 +28,7 @@ from ssljax import methods
 from ssljax import models
 from ssljax import monitor
 from ssljax import optim
+from ssljax import perf
 from ssljax import preemption
 from ssljax import validate
 from ssljax import workdir as workdir_lib
@@ -434,9 +435,14 @@ def _loop(s, state, step, it, mngr, writer, evaluator, guard, lock):
   progress = monitor.Progress(s.total_steps, step,
                               enabled=cfg.progress and jax.process_index() == 0)
   t_log, step_log = time.perf_counter(), step
+  compiled = flops = None
   while step < stop_at:
     batch = pipeline.to_global(next(it), s.mesh)
-    state, metrics = step_fn(state, batch)
+    if compiled is None:  # compiled once, outside the timed steps
+      compiled = step_fn.lower(state, batch).compile()
+      flops = perf.compiled_flops(compiled)
+      t_log = time.perf_counter()
+    state, metrics = compiled(state, batch)
     step += 1
     lock.check(step)
     last = step == stop_at
@@ -447,7 +453,10 @@ def _loop(s, state, step, it, mngr, writer, evaluator, guard, lock):
       n = step - step_log
       metrics.update(step=step, epoch=step / s.steps_per_epoch,
                      seconds_per_step=dt / n,
-                     images_per_sec=n * cfg.batch_size / dt)
+                     images_per_sec=n * cfg.batch_size / dt,
+                     **perf.rates(n, dt, cfg.batch_size, s.mesh.size, flops))
+      if flops:
+        metrics["flops_per_device_step"] = flops
       writer.scalars(step, metrics)
       progress.update(step, metrics)
       t_log, step_log = time.perf_counter(), step

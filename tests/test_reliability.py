@@ -158,9 +158,9 @@ def test_second_run_in_a_workdir_is_refused_and_stale_locks_are_taken(
     ({"model": {"name": "vit_tiny", "patch_size": 16}}, "leaves 1 patch"),
     ({"model": {"name": "vit_tiny", "patch_size": 5}}, "does not divide"),
     ({"method": "moco"},
-     "valid: ae, barlow_twins, byol, dino, downstream, mae, mveb, nnclr, "
+     "valid: ae, barlow_twins, byol, dino, downstream, ijepa, mae, mveb, nnclr, "
      "rdae, sag_vicreg, simclr, swav, vicreg"),
-    ({"ema": {"base": 0.99, "schedule": "linear"}}, "valid: cosine"),
+    ({"ema": {"base": 0.99, "schedule": "step"}}, "valid: cosine"),
 ])
 def test_invalid_configs_are_refused_before_anything_runs(
     data_dir, tmp_path, overrides, message):

@@ -145,7 +145,7 @@ def test_workdir_with_another_config_is_refused(data_dir, tmp_path):
 
 def test_bad_names_and_batch_sizes(data_dir):
   with pytest.raises(ValueError, match="valid: ae, barlow_twins, byol, dino, "
-                     "downstream, mae, mveb, nnclr, rdae, sag_vicreg, simclr, "
+                     "downstream, ijepa, mae, mveb, nnclr, rdae, sag_vicreg, simclr, "
                      "swav, vicreg"):
     train.setup(helpers.tiny_config(data_dir, method="moco"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):
