@@ -36,6 +36,7 @@ from ssljax import files
 # Fields that change how fast a run goes or how it reports, never its result:
 # they may differ between a checkpoint and the run resuming it.
 NON_SEMANTIC = ("stop_after_steps", "progress", "log_every", "eval_every",
+                "mesh.fsdp",
                 "data.worker_count", "data.num_threads", "data.data_dir",
                 "data.cache",
                 "checkpoint.keep", "summary_eval", "eval.periodic",

@@ -60,6 +60,9 @@ def base_config(method="vicreg"):
   c.eval = ml_collections.ConfigDict(dict(
       periodic="knn", cli="linear,knn,ncc,cdnv", coarse_label_keys=(),
       random_seed=0))
+  # Device mesh: fsdp > 1 splits parameters, optimizer and method state
+  # over groups of fsdp devices ("data" × "fsdp"; ssljax.train).
+  c.mesh = ml_collections.ConfigDict(dict(fsdp=1))
   c.nonfinite = "stop"
   c.log_every = 50
   c.eval_every = 0

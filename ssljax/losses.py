@@ -98,7 +98,7 @@ def barlow_twins(z1, z2, *, lambd=0.0051, eps=1e-5):
 
 def vmf_scores(z_nd, *, eta, min_tau, scope, mesh):
   """ops.vmf_score over the global batch (scope "global") or independently
-  on each device's shard along the mesh axis "data" (scope "per_device").
+  on each device's shard of the batch (scope "per_device").
   Returns (ŝ [n, d], τ [#estimates])."""
   if scope == "global" or mesh is None or mesh.size == 1:
     s_nd, tau = ops.vmf_score(z_nd, eta=eta, min_tau=min_tau)
@@ -110,7 +110,7 @@ def vmf_scores(z_nd, *, eta, min_tau, scope, mesh):
     s_nd, tau = ops.vmf_score(z, eta=eta, min_tau=min_tau)
     return s_nd, tau[None]
 
-  spec = jax.sharding.PartitionSpec("data")
+  spec = ops.batch_spec(mesh)
   return jax.shard_map(local, mesh=mesh, in_specs=spec,
                        out_specs=(spec, spec), check_vma=False)(z_nd)
 

@@ -23,6 +23,7 @@ import tqdm
 
 from ssljax import evals
 from ssljax import files
+from ssljax import ops
 from ssljax.data import augment
 from ssljax.data import pipeline
 
@@ -50,8 +51,7 @@ def make_represent(net, data_cfg, mesh, dtype=jnp.float32):
   layers=False) -> eval-mode features {"rep": .., and with `layers` every
   pooled intermediate}, via `net.represent`, batch sharded over `mesh`.
   Build once per run: each `layers` value compiles once."""
-  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  data = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  data = jax.sharding.NamedSharding(mesh, ops.batch_spec(mesh))
   compiled = {}
 
   def apply(variables, images, layers):
@@ -63,7 +63,8 @@ def make_represent(net, data_cfg, mesh, dtype=jnp.float32):
     if layers not in compiled:
       compiled[layers] = jax.jit(
           functools.partial(apply, layers=layers),
-          in_shardings=(repl, data), out_shardings=data)
+          # variables as they are: replicated, or split by FSDP
+          in_shardings=(None, data), out_shardings=data)
     return compiled[layers](variables, images)
 
   return represent

@@ -273,3 +273,10 @@ def random_walk_partners(key, z_nd, *, num_neighbors=10, steps=1,
   keys = jax.random.split(key, steps)
   return jax.lax.fori_loop(0, steps, lambda s, x: _draw(keys[s], cdf, x),
                            rows)
+
+
+def batch_spec(mesh):
+  """PartitionSpec of a batch's leading axis over every axis of the mesh
+  ("data", or "data" × "fsdp"): the batch is split over all devices."""
+  names = tuple(mesh.axis_names)
+  return jax.sharding.PartitionSpec(names[0] if len(names) == 1 else names)

@@ -27,6 +27,7 @@ from ssljax import files
 from ssljax import methods
 from ssljax import models
 from ssljax import monitor
+from ssljax import ops
 from ssljax import optim
 from ssljax import perf
 from ssljax import preemption
@@ -109,10 +110,13 @@ def make_optimizer(cfg, total_steps, steps_per_epoch, lr_scales=None):
 
 
 make_mesh = pipeline.make_mesh
+# Arrays smaller than this stay replicated under FSDP: splitting them saves
+# little memory and costs a gather each.
+FSDP_MIN_SIZE = 2**14
 
 
 def setup(cfg, num_examples, num_classes, mesh=None):
-  mesh = mesh or make_mesh()
+  mesh = mesh or make_mesh(fsdp=(cfg.get("mesh") or {}).get("fsdp", 1))
   validate.check(cfg, num_devices=mesh.size,
                  num_processes=jax.process_count())
   pipeline.host_batch_size(cfg.batch_size, jax.process_count())
@@ -130,24 +134,49 @@ def setup(cfg, num_examples, num_classes, mesh=None):
                mesh, total, steps_per_epoch)
 
 
+def leaf_sharding(mesh, x):
+  """FSDP's rule for one array: split along "fsdp" on its largest
+  dimension divisible by the axis size (ties: the first), replicated when
+  the mesh has no "fsdp" axis, the array is small or nothing divides."""
+  repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  if "fsdp" not in mesh.axis_names or x.size < FSDP_MIN_SIZE:
+    return repl
+  k = mesh.shape["fsdp"]
+  for i in sorted(range(x.ndim), key=lambda i: -x.shape[i]):
+    if x.shape[i] % k == 0:
+      spec = [None] * x.ndim
+      spec[i] = "fsdp"
+      return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
+          *spec))
+  return repl
+
+
+def state_shardings(s):
+  """Sharding of every leaf of the TrainState (parameters, optimizer and
+  method state, BatchNorm statistics: `leaf_sharding`)."""
+  shapes = jax.eval_shape(functools.partial(_init, s, 0))
+  return jax.tree.map(lambda x: leaf_sharding(s.mesh, x), shapes)
+
+
 def init_state(s, seed):
-  """Initial TrainState, created directly with replicated sharding."""
+  """Initial TrainState, created directly in its sharding (replicated, or
+  split along "fsdp")."""
+  return jax.jit(functools.partial(_init, s, seed),
+                 out_shardings=state_shardings(s))()
 
-  def init():
-    key = jax.random.PRNGKey(seed)
-    variables = methods.init_variables(
-        s.net, methods.sample_views(s.cfg.data), s.num_classes, seed)
-    params, stats = variables["params"], variables["batch_stats"]
-    net_params, _ = methods.split_probe(params)
-    return TrainState(
-        step=jnp.int32(0), params=params, batch_stats=stats,
-        opt_state=s.tx.init(params), rng=jax.random.fold_in(key, 2),
-        method_state=s.objective.init_state(
-            {"params": net_params, "batch_stats": stats}),
-        num_skipped=jnp.int32(0), first_nonfinite=jnp.int32(-1))
 
-  repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(init, out_shardings=repl)()
+def _init(s, seed):
+  key = jax.random.PRNGKey(seed)
+  variables = methods.init_variables(
+      s.net, methods.sample_views(s.cfg.data), s.num_classes, seed)
+  params, stats = variables["params"], variables["batch_stats"]
+  net_params, _ = methods.split_probe(params)
+  return TrainState(
+      step=jnp.int32(0), params=params, batch_stats=stats,
+      opt_state=s.tx.init(params), rng=jax.random.fold_in(key, 2),
+      method_state=s.objective.init_state(
+          {"params": net_params, "batch_stats": stats}),
+      num_skipped=jnp.int32(0), first_nonfinite=jnp.int32(-1))
 
 
 def with_pretrained(s, state):
@@ -158,10 +187,11 @@ def with_pretrained(s, state):
   net_params, probe = methods.split_probe(state.params)
   net_params, stats = s.objective.load_pretrained(net_params,
                                                   state.batch_stats)
-  repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
-  put = lambda t: jax.device_put(jax.tree.map(jnp.asarray, t), repl)
-  return state.replace(params=put(dict(net_params, **{methods.PROBE: probe})),
-                       batch_stats=put(stats))
+  put = lambda t, like: jax.device_put(
+      jax.tree.map(jnp.asarray, t), jax.tree.map(lambda x: x.sharding, like))
+  return state.replace(
+      params=put(dict(net_params, **{methods.PROBE: probe}), state.params),
+      batch_stats=put(stats, state.batch_stats))
 
 
 # ============================================================================
@@ -258,9 +288,10 @@ def train_step(s, state, batch):
 
 def jit_train_step(s):
   repl = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec())
-  data = jax.sharding.NamedSharding(s.mesh, jax.sharding.PartitionSpec("data"))
-  return jax.jit(functools.partial(train_step, s), in_shardings=(repl, data),
-                 out_shardings=(repl, repl), donate_argnums=0)
+  data = jax.sharding.NamedSharding(s.mesh, ops.batch_spec(s.mesh))
+  state = state_shardings(s)
+  return jax.jit(functools.partial(train_step, s), in_shardings=(state, data),
+                 out_shardings=(state, repl), donate_argnums=0)
 
 
 # ============================================================================

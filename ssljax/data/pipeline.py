@@ -29,6 +29,7 @@ import jax
 import numpy as np
 from PIL import Image
 
+from ssljax import ops
 from ssljax.data import clustered
 from ssljax.data.clustered import Clusters  # pylint: disable=unused-import
 
@@ -364,16 +365,25 @@ def num_eval_batches(num_examples, global_batch):
 # ----------------------------------------------------------------------------
 # Host batches -> global jax.Arrays.
 # ----------------------------------------------------------------------------
-def make_mesh(devices=None):
-  """1-D mesh over `devices` (default: all) with the batch axis "data"."""
+def make_mesh(devices=None, fsdp=1):
+  """Mesh over `devices` (default: all): 1-D with the batch axis "data",
+  or with fsdp > 1 two axes "data" × "fsdp" (fsdp consecutive devices per
+  row: parameters and optimizer state are split along "fsdp", the batch
+  along both; ssljax.train.state_shardings)."""
   devices = np.asarray(devices if devices is not None else jax.devices())
-  return jax.sharding.Mesh(devices.reshape(-1), ("data",))
+  devices = devices.reshape(-1)
+  if fsdp == 1:
+    return jax.sharding.Mesh(devices, ("data",))
+  if fsdp < 1 or devices.size % fsdp:
+    raise ValueError(f"mesh.fsdp = {fsdp} must divide the {devices.size} "
+                     "devices; use a divisor of the device count (1: pure "
+                     "data parallelism).")
+  return jax.sharding.Mesh(devices.reshape(-1, fsdp), ("data", "fsdp"))
 
 
-def to_global(batch, mesh, data_axis="data"):
-  """Per-host numpy batch -> global jax.Arrays sharded on dim 0 over
-  `data_axis` of `mesh` (the global batch is the concatenation over hosts)."""
-  sharding = jax.sharding.NamedSharding(
-      mesh, jax.sharding.PartitionSpec(data_axis))
+def to_global(batch, mesh):
+  """Per-host numpy batch -> global jax.Arrays sharded on dim 0 over every
+  axis of `mesh` (the global batch is the concatenation over hosts)."""
+  sharding = jax.sharding.NamedSharding(mesh, ops.batch_spec(mesh))
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
