@@ -25,9 +25,10 @@ inputs are abstract (jax.ShapeDtypeStruct). Reported per device:
            ResNet-50 on H100), 27% for ViTs (ViT-B/16 on TPU v4) — a
            prediction, not a measurement.
 "fits" compares arguments + temporaries with the chip's HBM (v4 32 GiB,
-v5p 95 GiB, H100 80 GiB). ssljax replicates parameters and optimizer
-state on every device (data parallelism only), so a recipe that does not
-fit needs a larger per-device memory or a smaller per-device batch.
+v5p 95 GiB, H100 80 GiB), compiled with parameters and optimizer state
+replicated (mesh.fsdp = 1); a recipe that does not fit can shard them over
+`mesh.fsdp` devices (per-device argument bytes fall ≈ 1/fsdp,
+tests/test_fsdp.py) or take a smaller per-device batch.
 Runtime: about a minute of compilation per config on a CPU core.
 """
 
@@ -41,7 +42,6 @@ from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ssljax import models  # pylint: disable=g-import-not-at-top

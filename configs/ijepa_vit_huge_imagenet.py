@@ -16,7 +16,7 @@ AdamW, lr 1e-3 at batch 2048 (ssljax scales lr by batch/256: base_lr
 128), 300 epochs, bfloat16 compute. Where ssljax differs: learned
 position embeddings in the encoder and Flax's initializers
 (ssljax.methods.ijepa). Evaluation reads the mean of the encoder's final
-tokens, as the paper's linear probes.
+tokens (`pool="gap"`), not the paper's probe features (docs/reproduce.md).
 Runtime: 300 ImageNet epochs of ViT-H/14 (the paper: under 72 h on 16
 A100s; not measured with ssljax).
 Expected result (the paper's): 79.3% linear top-1 (ViT-H/14, 300 epochs).

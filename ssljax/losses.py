@@ -141,7 +141,7 @@ def mveb(online_views, target1, target2, *, lambd=0.01, eta=0.01,
   device count (an n×n solve: memory and time grow as n², n³). The mean
   over samples in E is over the global batch either way, as in the
   official code where DDP averages the per-device gradients. `mesh` is the
-  device mesh whose axis "data" shards the batch (None: global).
+  device mesh; the batch is split over all its axes (None: global).
 
   Returns (loss, metrics): loss, align (A), entropy (mean E), tau_v<k>
   (mean τ of view k over estimates) and resultant_length (‖mean_i z_i‖

@@ -39,6 +39,8 @@ def weight_decay(cfg, total_steps):
   if end is None:
     return start
   t = max(total_steps, 1)
+  # Not optax.cosine_decay_schedule: it takes alpha = end / start, so it
+  # cannot start from 0 (or rise from a zero start).
   return lambda step: end + 0.5 * (start - end) * (
       1 + jax.numpy.cos(jax.numpy.pi * jax.numpy.minimum(step, t) / t))
 
@@ -49,7 +51,7 @@ def clip_per_param(max_norm):
   def clip(g):
     coef = max_norm / (jax.numpy.linalg.norm(g.reshape(-1)) + 1e-6)
     return g * jax.numpy.minimum(coef, 1.0).astype(g.dtype)
-  return optax.stateless(lambda updates, params: jax.tree.map(clip, updates))
+  return optax.stateless_with_tree_map(lambda g, _: clip(g))
 
 
 def kernel_mask(params):

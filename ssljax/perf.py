@@ -6,7 +6,12 @@ device count for data parallelism), as the compiler sees it — matmuls and
 convolutions at 2 FLOPs per multiply-add, elementwise work included,
 rematerialized work counted again. MFU = those FLOPs × steps/s over the
 device's dense bf16 peak from PEAK_BF16_TFLOPS (vendor data sheets); a
-device not in the table gets no MFU rather than a guess.
+device not in the table gets no MFU rather than a guess. Strictly, a count
+that includes elementwise and rematerialized work makes this the hardware
+FLOPs utilization; ssljax asks for no rematerialization and its steps'
+elementwise work is a few percent of the matmuls' (benchmarks/scale.py
+compares the count with an analytic one: 49.8 vs 49.2 GFLOP per example for
+VICReg ResNet-50), so the two agree to that margin.
 """
 
 import jax

@@ -136,10 +136,18 @@ def _divisible(problems, field, value, num_devices, num_processes):
           f"multiple of {n} (e.g. {value + n - value % n}).")
 
 
+# Methods whose apply passes the ViT's "dropout" RNG (stochastic depth).
+DROP_PATH_METHODS = ("dino", "downstream")
+
+
 def _check_vit(problems, cfg):
   model = cfg.model
   if not str(model.get("name", "")).startswith("vit"):
     return
+  if model.get("drop_path", 0) and cfg.method not in DROP_PATH_METHODS:
+    problems.append(f"model.drop_path = {model.drop_path}: stochastic depth "
+                    f"is wired for {', '.join(DROP_PATH_METHODS)} only; set "
+                    f"model.drop_path = 0 for method {cfg.method!r}.")
   patch = model.get("patch_size", 16)
   sizes = [("data.image_size", cfg.data.image_size)]
   if cfg.data.num_local:

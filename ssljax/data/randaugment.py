@@ -34,12 +34,14 @@ import jax
 import jax.numpy as jnp
 
 FILL = (124, 116, 104)  # timm's _FILL: ImageNet mean in 0..255
-_LUMA = (0.299, 0.587, 0.114)  # PIL's "L" conversion
+_LUMA = (0.299, 0.587, 0.114)  # PIL's "L" conversion (augment.py imports us)
 
 
 def _blend(degenerate, v, factor):
-  """PIL ImageEnhance: degenerate + factor·(image − degenerate), uint8."""
-  return jnp.clip(jnp.round(degenerate + factor * (v - degenerate)), 0, 255)
+  """PIL ImageEnhance: degenerate + factor·(image − degenerate), uint8.
+  PIL's Image.blend converts the float result to uint8 by truncation (and
+  clips when extrapolating), not by rounding."""
+  return jnp.clip(jnp.trunc(degenerate + factor * (v - degenerate)), 0, 255)
 
 
 def _gray(v):

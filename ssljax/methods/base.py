@@ -26,7 +26,8 @@ views first, then local crops), each [n, S, S, 3] sharded over the mesh's
 `variables` are {"params": ..., "batch_stats": ...} of `net` (the online
 probe's parameters are not among them). The method state is any pytree the
 method keeps between steps (EMA target network, memory bank, ...); it is
-sharded (replicated), checkpointed and restored like the rest of the state.
+sharded like the parameters (replicated, or split along "fsdp"),
+checkpointed and restored like the rest of the state.
 
 Diagnostics. `train.py` adds to every method's metrics `rep_std_mean` and
 `rep_std_min` (`std_summary` of LossAux.rep) and, for a method whose

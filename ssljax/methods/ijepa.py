@@ -37,8 +37,14 @@ writes an L2 loss; `ijepa.loss="l2"` gives that (mean squared error).
 Where ssljax departs from the official code: the encoder's position
 embeddings are learned (ssljax's ViT, so that exports, imports and every
 evaluation read I-JEPA's encoder like any other; the official ones are
-fixed sin-cos) and its weights use Flax's initializers, without the
-official 1/√(2·layer) rescale of the output projections. Evaluation reads
+fixed sin-cos) and its weights, the predictor's included, use Flax's
+initializers, without the official 1/√(2·layer) rescale of the output
+projections. The predictor runs on a full grid of tokens with an attention
+mask: where a relaxed context overlaps a target block, the mask token takes
+that position's place, whereas the official predictor (context tokens
+concatenated with mask tokens) keeps both. This happens only when the
+collator had to relax exclusions (small grids; not at ImageNet's sizes,
+where the context keeps well over min_keep patches). Evaluation reads
 the context encoder (the trained parameters); the official linear probes
 read the target encoder, which the EMA keeps close to it by the end.
 Config: ijepa.{pred_width, pred_depth, num_targets, target_scale,

@@ -111,7 +111,8 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
   if c.score_scope not in ("per_device", "global"):
     raise ValueError(f"Unknown loss.score_scope {c.score_scope!r}; valid: "
                      "per_device, global.")
-  lambd = effective_lambd(cfg, mesh.shape["data"] if mesh else 1)
+  # Devices the batch is split over: every mesh axis (data × fsdp).
+  lambd = effective_lambd(cfg, mesh.size if mesh else 1)
 
   def loss_fn(variables, state, views, key):
     del key

@@ -76,12 +76,13 @@ def test_context_relaxes_the_last_exclusions_first():
   cfg.update(min_keep=6, target_scale=(0.3, 0.3), aspect=(1.0, 1.0))
   ctx, tgt = ijepa.sample_masks(jax.random.PRNGKey(0), 64, 5, cfg)
   ctx, tgt = np.asarray(ctx), np.asarray(tgt)
-  for c, t in zip(ctx, tgt):
-    overlaps = [(c & b).any() for b in t]
-    # once a target may overlap, every later one may too, never an earlier
-    # one alone.
-    first = overlaps.index(True) if True in overlaps else len(overlaps)
-    assert not any(overlaps[:first]) and len(overlaps) == 4
+  assert tgt.shape[1] == 4
+  overlap = np.array([[(c & b).any() for b in t] for c, t in zip(ctx, tgt)])
+  share = overlap.mean(0)  # per target: images whose context overlaps it
+  # Relaxation happened, and it freed the last target's exclusion far more
+  # often than the first's (the first is dropped only after all others;
+  # dropping first-to-last would reverse this).
+  assert share[-1] > 0.3 and share[0] < share[-1] / 4, share
 
 
 def _official_numpy(pred_jbkd, h_btd, idx_jbk, loss="smooth_l1"):
@@ -140,7 +141,6 @@ def test_target_normalization_is_the_modules():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 3))
   v = net.init(jax.random.PRNGKey(1), [x], train=False)
   # A trained final LayerNorm's affine: its tokens are no longer normalized.
-  ln = v["params"]["encoder"]["ln_final"]
   ln = {"scale": 1.0 + jax.random.uniform(jax.random.PRNGKey(2), (8,)),
         "bias": jax.random.normal(jax.random.PRNGKey(3), (8,))}
   v = {"params": dict(v["params"], encoder=dict(
