@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "orbax-checkpoint>=0.12.8",
     "pillow>=10.0",
     "safetensors>=0.6",  # ssljax-export / -import (its NumPy API: no torch)
+    "simplejpeg>=1.8",  # libjpeg-turbo decode of JPEG datasets (data.sources)
     "tensorboardx>=2.6",  # TensorBoard event files without TensorFlow
     "tqdm>=4.60",
     "tensorflow-datasets>=4.9.10",  # used TF-free: data_source + array_record

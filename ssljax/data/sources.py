@@ -10,14 +10,17 @@ be prepared beforehand in array_record format, e.g. on a machine with internet:
 """
 
 import difflib
+import io
 
 from etils import epath
 import numpy as np
+from PIL import Image
+import simplejpeg
 import tensorflow_datasets as tfds
 
 # Builders defined in ssljax; importing ssljax.data registers them with TFDS.
 SHIPPED = ("hierarchical_shapes", "hierarchical_shapes_v2",
-           "hierarchical_shapes_v1", "mnist5k",
+           "hierarchical_shapes_v1", "imagenet_like", "mnist5k",
            "spiral2d")
 
 
@@ -100,7 +103,66 @@ def load_source(name, split, data_dir=None, download=None):
     raise
   if not len(src):  # pylint: disable=g-explicit-length-test
     raise _empty_split(name, split, data_dir)
+  jpeg = _jpeg_images(src)
+  if jpeg:
+    undecoded = tfds.data_source(
+        name, split=split, data_dir=data_dir, download=False,
+        decoders={k: tfds.decode.SkipDecoding() for k in jpeg})
+    try:
+      first = undecoded[0]
+    except ImportError:
+      # tfds.testing.mock_data makes random arrays and needs TensorFlow to
+      # encode them: keep TFDS's decoding there.
+      return src
+    if all(isinstance(first[k], bytes) for k in jpeg):
+      src = JpegDecoded(undecoded, jpeg)
   return src
+
+
+def _jpeg_images(src):
+  """{key: channels} of the source's top-level JPEG image features."""
+  info = getattr(src, "dataset_info", None)
+  features = getattr(info, "features", None) or {}
+  return {k: f.shape[-1] or 3 for k, f in features.items()
+          if isinstance(f, tfds.features.Image)
+          and getattr(f, "encoding_format", None) == "jpeg"}
+
+
+def decode_jpeg(data, channels=3):
+  """uint8 H×W×channels of JPEG bytes, decoded by libjpeg-turbo (simplejpeg).
+
+  Pixel for pixel what TFDS's own NumPy decoding (PIL, which links the same
+  libjpeg-turbo with the same accurate DCT and smooth upsampling) returns, in
+  about 2/3 of its time (`benchmarks/input_pipeline.py`). Files libjpeg-turbo
+  cannot turn into RGB (CMYK JPEGs, a PNG under a .jpg name: ImageNet has
+  both) go through PIL and are converted.
+  """
+  space = "GRAY" if channels == 1 else "RGB"
+  try:
+    image = simplejpeg.decode_jpeg(data, colorspace=space)
+  except ValueError:
+    with Image.open(io.BytesIO(data)) as pil:
+      image = np.asarray(pil.convert("L" if channels == 1 else "RGB"))
+  return image.reshape(image.shape[:2] + (channels,))
+
+
+class JpegDecoded:
+  """A TFDS source read with its JPEG features undecoded, decoding them with
+  `decode_jpeg` on access. `load_source` returns this for JPEG datasets
+  (imagenet2012, `imagenet_like`); the examples are those TFDS would give."""
+
+  def __init__(self, source, jpeg_channels):
+    self.source, self.jpeg = source, dict(jpeg_channels)
+    self.dataset_info = getattr(source, "dataset_info", None)
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, index):
+    example = dict(self.source[index])
+    for key, channels in self.jpeg.items():
+      example[key] = decode_jpeg(example[key], channels)
+    return example
 
 
 def _not_prepared(name, data_dir):
