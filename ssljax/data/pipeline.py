@@ -54,6 +54,14 @@ class Crops:
   flip: bool = True
 
 
+def crops_from_config(d):
+  """The `Crops` of a config's `data` block."""
+  return Crops(num_global=d.num_global, global_size=d.image_size,
+               global_scale=tuple(d.global_scale), num_local=d.num_local,
+               local_size=d.local_size, local_scale=tuple(d.local_scale),
+               flip=d.get("flip", True))
+
+
 # ----------------------------------------------------------------------------
 # Host-side image ops (numpy + PIL; resampling in C, antialiased).
 # ----------------------------------------------------------------------------
@@ -81,8 +89,9 @@ def crop_box(rng, height, width, scale, ratio):
 
 
 def _resize(image, size, box=None):
-  """Crops `box` (top, left, h, w) and resizes to size×size, bilinear."""
-  pil = Image.fromarray(image)
+  """Crops `box` (top, left, h, w) of a uint8 array or PIL image and
+  resizes to size×size, bilinear."""
+  pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
   if box is not None:
     top, left, h, w = box
     pil = pil.crop((left, top, left + w, top + h))
@@ -97,8 +106,11 @@ def _rgb(image):
 
 def random_resized_crop(image, rng, size, scale, ratio=(3 / 4, 4 / 3),
                         flip=True):
-  """One random-resized crop of a uint8 H×W×3 image, flipped w.p. 1/2."""
-  out = _resize(image, size, crop_box(rng, *image.shape[:2], scale, ratio))
+  """One random-resized crop of a uint8 H×W×3 image (array or PIL image),
+  flipped w.p. 1/2."""
+  hw = (image.size[1], image.size[0]) if isinstance(
+      image, Image.Image) else image.shape[:2]
+  out = _resize(image, size, crop_box(rng, *hw, scale, ratio))
   if flip and rng.random() < 0.5:
     out = out[:, ::-1]
   return out
@@ -125,7 +137,9 @@ class MultiCrop(grain.transforms.RandomMap):
 
   def random_map(self, element, rng):
     index, example = element
-    c, image = self.crops, _rgb(example["image"])
+    # One PIL image for all views: converting the array costs about as much
+    # as a crop of an ImageNet-sized image.
+    c, image = self.crops, Image.fromarray(_rgb(example["image"]))
     out = _labels(example, self.label_keys)
     out["index"] = np.int64(index)
     out["global"] = np.stack([
