@@ -1,11 +1,13 @@
 """SSL pretraining: one jitted, sharded train step and the loop around it.
 
 Data flow per step: grain host batch (uint8 crops) -> global jax.Arrays sharded
-over the mesh's "data" axis -> [jit: on-device augmentation -> the method's
+over the mesh's devices -> [jit: on-device augmentation -> the method's
 objective (its networks, its loss, its state; `ssljax.methods.base`) +
 online probe -> optax update -> the method's state update (e.g. EMA)] -> new
-state. Nothing here names a method. Params are replicated; the batch is
-sharded, so BatchNorm and loss statistics are over the global batch. The
+state. Nothing here names a method. Params, optimizer and method state are
+replicated, or split over the mesh's "fsdp" axis with `mesh.fsdp` > 1
+(`state_shardings`); the batch is sharded over every device, so BatchNorm
+and loss statistics are over the global batch. The
 host syncs with the device only at logging, evaluation and checkpoint steps.
 """
 
@@ -390,13 +392,9 @@ def _train(cfg, workdir, override_config, guard, lock):
         f"Nothing to train: {s.total_steps} steps ({len(pretrain_src)} "
         f"examples, batch_size {cfg.batch_size}, num_epochs "
         f"{cfg.num_epochs}); raise num_epochs or set num_steps.")
-  crops = pipeline.Crops(
-      num_global=d.num_global, global_size=d.image_size,
-      global_scale=tuple(d.global_scale), num_local=d.num_local,
-      local_size=d.local_size, local_scale=tuple(d.local_scale),
-      flip=d.get("flip", True))
   it = pipeline.train_iterator(
-      pretrain_src, global_batch=cfg.batch_size, crops=crops, seed=cfg.seed,
+      pretrain_src, global_batch=cfg.batch_size,
+      crops=pipeline.crops_from_config(d), seed=cfg.seed,
       label_keys=label_keys(cfg), worker_count=d.worker_count,
       num_threads=d.num_threads, clusters=clustered.from_config(d))
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
