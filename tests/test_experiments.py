@@ -87,6 +87,7 @@ def test_learning_by_reconstruction_writes_results_and_plots(data_dir,
        f"--workdir={tmp_path}", f"--data_dir={data_dir}",
        "--datasets=hierarchical_shapes/32_small", "--ps=0.5",
        "--cnn_epochs=1", "--num_align=64", "--align_k=8", "--runs=ae",
+       "--align=clean,mask 0.5 patch 4",
        "--train_steps=2", "--batch_size=32", "--num_points=2",
        env=_one_device_env())
   res = json.load(open(tmp_path / "results.json"))["hierarchical_shapes/32_small"]
@@ -94,6 +95,7 @@ def test_learning_by_reconstruction_writes_results_and_plots(data_dir,
   assert set(pca) == {"full", "top", "bottom", "dims"}
   assert 0 < pca["dims"]["0.5"] < 32 * 32 * 3
   assert all(0 <= pca[s]["0.5"] <= 1 for s in ("top", "bottom"))
+  assert set(res["alignment"]) == {"clean", "mask 0.5 patch 4"}
   for curve in res["alignment"].values():
     assert len(curve) == 8 and all(np.diff(curve) >= -1e-3)
     assert 0 < curve[-1] <= 100 + 1e-3

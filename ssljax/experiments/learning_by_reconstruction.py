@@ -76,6 +76,8 @@ def _define_flags():
   flags.DEFINE_integer("num_align", 2000,
                        "Train images for the closed forms.")
   flags.DEFINE_integer("align_k", 256, "Largest K of the alignment curves.")
+  flags.DEFINE_list("align", list(ALIGN), "Corruptions of the alignment "
+                    "part (each one D×D generalized eigenproblem).")
   flags.DEFINE_list("runs", list(RUNS), "Training runs (part 3).")
   flags.DEFINE_integer("num_points", 5, "Checkpoints per training run.")
   flags.DEFINE_integer("train_steps", None, "Override the runs' length (for "
@@ -139,7 +141,8 @@ def alignment_part(dataset, out):
   x, y = x[keep], y[keep]
   image_shape = (x.shape[3], x.shape[1], x.shape[2])
   x_nd = rec.standardize_images(jnp.transpose(x, (0, 3, 1, 2)))  # C-major
-  for name, kw in ALIGN.items():
+  for name in FLAGS.align:
+    kw = ALIGN[name]
     if name in out:
       continue
     # All D directions, so that every curve is a share of the same total
@@ -273,11 +276,13 @@ def _save(fig, path):
 
 def main(argv):
   del argv
-  bad = sorted(set(FLAGS.parts) - set(PARTS)) + sorted(set(FLAGS.runs) -
-                                                       set(RUNS))
+  bad = (sorted(set(FLAGS.parts) - set(PARTS)) + sorted(set(FLAGS.runs) -
+                                                        set(RUNS))
+         + sorted(set(FLAGS.align) - set(ALIGN)))
   if bad:
-    raise app.UsageError(f"Unknown parts/runs {bad}; parts: {PARTS}, runs: "
-                         f"{tuple(RUNS)}.")
+    raise app.UsageError(f"Unknown parts/runs/corruptions {bad}; parts: "
+                         f"{PARTS}, runs: {tuple(RUNS)}, corruptions: "
+                         f"{tuple(ALIGN)}.")
   out_dir = epath.Path(FLAGS.workdir)
   out_dir.mkdir(parents=True, exist_ok=True)
   path = out_dir / "results.json"
