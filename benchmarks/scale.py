@@ -52,6 +52,7 @@ from ssljax.experiments import load_config  # pylint: disable=g-import-not-at-to
 CONFIGS = ("vicreg_resnet50_imagenet", "sag_vicreg_resnet50_imagenet",
            "mveb_resnet50_imagenet", "byol_resnet50_imagenet",
            "simclr_resnet50_imagenet", "mae_vit_base_imagenet",
+           "mae_vit_large_imagenet",
            "dino_vit_small_imagenet", "ijepa_vit_huge_imagenet")
 IMAGENET = 1_281_167
 # name, chips, bf16 peak per chip (perf table), HBM GiB.
