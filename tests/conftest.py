@@ -83,3 +83,26 @@ def bucket(monkeypatch):
     monkeypatch.setenv(k, v)
   storage.Client(project="ssljax-test").create_bucket("ssljax-test")
   return "gs://ssljax-test"
+
+
+# The longest tests (1–3 minutes each on 2 cores), longest first, started
+# before all others: xdist hands out tests in collection order, and one of
+# these collected last would leave the other worker idle at the end.
+SLOW_FIRST = (
+    "test_multiprocess.py::",
+    "test_reliability.py::test_compilation_cache",
+    "test_reliability.py::test_sigterm_checkpoints",
+    "test_experiments.py::test_sag_vicreg_writes",
+    "test_experiments.py::test_learning_by_reconstruction",
+    "test_train.py::test_interrupted_run_is_bit_identical",
+    "test_reliability.py::test_damaged_newest",
+    "test_gcs.py::",
+    "test_fsdp.py::test_checkpoint_written",
+)
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    return next((i for i, s in enumerate(SLOW_FIRST) if s in item.nodeid),
+                len(SLOW_FIRST))
+  items.sort(key=rank)  # stable: every other test keeps its place

@@ -1,6 +1,7 @@
 """Preemption, damaged checkpoints, workdir locks, config validation, errors."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,21 +105,24 @@ def _damage_metadata(step_dir):
   os.remove(os.path.join(step_dir, "data", "metadata"))
 
 
-@pytest.mark.parametrize("damage", [_damage_truncate, _damage_metadata])
-def test_damaged_newest_checkpoint_falls_back_to_an_older_one(
-    data_dir, tmp_path, damage):
-  wd = str(tmp_path / "run")
+def test_damaged_newest_checkpoint_falls_back_to_an_older_one(data_dir,
+                                                              tmp_path):
   cfg = helpers.tiny_config(data_dir, num_steps=4)
-  train.train_and_evaluate(cfg, wd)
-  damage(os.path.join(wd, "checkpoints", "4"))
   longer = helpers.tiny_config(data_dir, num_steps=6)
-  resumed = train.train_and_evaluate(longer, wd, override_config=True)
-  moved = os.listdir(os.path.join(wd, "checkpoints_damaged"))
-  assert any(m.startswith("4-") and not m.endswith(".txt") for m in moved)
-  full = train.train_and_evaluate(longer, str(tmp_path / "full"))
-  for a, b in zip(jax.tree.leaves(jax.device_get(full)),
-                  jax.tree.leaves(jax.device_get(resumed))):
-    np.testing.assert_array_equal(a, b)  # resumed from step 2, exactly
+  four = str(tmp_path / "four")
+  train.train_and_evaluate(cfg, four)
+  full = jax.device_get(train.train_and_evaluate(longer,
+                                                 str(tmp_path / "full")))
+  for damage in (_damage_truncate, _damage_metadata):
+    wd = str(tmp_path / damage.__name__)
+    shutil.copytree(four, wd)  # the same finished 4-step run, damaged
+    damage(os.path.join(wd, "checkpoints", "4"))
+    resumed = train.train_and_evaluate(longer, wd, override_config=True)
+    moved = os.listdir(os.path.join(wd, "checkpoints_damaged"))
+    assert any(m.startswith("4-") and not m.endswith(".txt") for m in moved)
+    for a, b in zip(jax.tree.leaves(full),
+                    jax.tree.leaves(jax.device_get(resumed))):
+      np.testing.assert_array_equal(a, b, err_msg=damage.__name__)
   # only damaged checkpoints left: refused, nothing moved
   for step in checkpoint.manager(wd, cfg.checkpoint).all_steps():
     _damage_metadata(os.path.join(wd, "checkpoints", str(step)))
