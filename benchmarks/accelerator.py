@@ -46,6 +46,7 @@ from ssljax import perf  # pylint: disable=g-import-not-at-top
 from ssljax import train  # pylint: disable=g-import-not-at-top
 from ssljax.data import pipeline  # pylint: disable=g-import-not-at-top
 from ssljax.experiments import load_config  # pylint: disable=g-import-not-at-top
+import timing  # pylint: disable=g-import-not-at-top  # benchmarks/timing.py
 
 ROWS = {"vicreg": "vicreg_resnet50_imagenet",
         "mveb": "mveb_resnet50_imagenet",
@@ -138,12 +139,7 @@ def host_rate(cfg, src):
       src, global_batch=batch, crops=pipeline.crops_from_config(cfg.data),
       num_threads=1, worker_count=os.cpu_count(), process_index=0,
       process_count=1)
-  next(it)
-  n, t0 = 0, time.perf_counter()
-  while time.perf_counter() - t0 < FLAGS.pipeline_seconds:
-    next(it)
-    n += batch
-  return n / (time.perf_counter() - t0)
+  return timing.iterator_rate(it, batch, FLAGS.pipeline_seconds, 1)
 
 
 def main(_):

@@ -48,15 +48,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def median_ms(fn):
-  import time  # pylint: disable=g-import-not-at-top
-  for _ in range(FLAGS.warmup):
-    fn()
-  times = []
-  for _ in range(FLAGS.steps):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return 1e3 * float(np.median(times))
+  import timing  # pylint: disable=g-import-not-at-top
+  return timing.median_ms(fn, FLAGS.steps, FLAGS.warmup)
 
 
 def batch_of(c):

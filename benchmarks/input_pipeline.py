@@ -46,6 +46,7 @@ import tensorflow_datasets as tfds
 import ssljax.data
 from ssljax.data import pipeline
 from ssljax.data import sources
+import timing  # benchmarks/timing.py
 
 flags.DEFINE_string("dataset", "imagenet_like/small", "TFDS JPEG dataset.")
 flags.DEFINE_string("split", "train", "Split.")
@@ -68,13 +69,7 @@ RECIPES = {
 
 
 def rate(it, batch):
-  for _ in range(FLAGS.warmup):
-    next(it)
-  n, t0 = 0, time.perf_counter()
-  while time.perf_counter() - t0 < FLAGS.seconds:
-    next(it)
-    n += batch
-  return n / (time.perf_counter() - t0)
+  return timing.iterator_rate(it, batch, FLAGS.seconds, FLAGS.warmup)
 
 
 def decode_row(raw):

@@ -9,6 +9,31 @@ import numpy as np
 from ssljax import models
 
 
+def median_ms(fn, steps, warmup):
+  """Median ms of `steps` calls of fn after `warmup` untimed ones; fn must
+  block until its work is done."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(steps):
+    t = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t)
+  return 1e3 * float(np.median(times))
+
+
+def iterator_rate(it, batch, seconds, warmup):
+  """Examples/s of next(it) (batches of `batch`) over `seconds`, after
+  `warmup` untimed batches."""
+  for _ in range(warmup):
+    next(it)
+  n, t0 = 0, time.perf_counter()
+  while time.perf_counter() - t0 < seconds:
+    next(it)
+    n += batch
+  return n / (time.perf_counter() - t0)
+
+
 def best_time(fn, repeats):
   """Seconds of the fastest of `repeats` calls of fn, after one warm-up
   call (compilation). fn must block until its result is ready."""

@@ -32,7 +32,6 @@ extra, pip install -e ".[bench]").
 
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -81,16 +80,7 @@ def variant(name):
 
 
 def median_ms(fn):
-  """Median ms of FLAGS.steps calls of fn after FLAGS.warmup untimed ones;
-  fn must block until its work is done."""
-  for _ in range(FLAGS.warmup):
-    fn()
-  times = []
-  for _ in range(FLAGS.steps):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return 1e3 * float(np.median(times))
+  return timing.median_ms(fn, FLAGS.steps, FLAGS.warmup)
 
 
 def ssljax_ms(c, batch):
