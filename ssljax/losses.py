@@ -255,16 +255,23 @@ def sinkhorn(scores_nk, *, epsilon=0.05, iterations=3):
 
 
 def swav(scores, *, num_assign=2, temperature=0.1, epsilon=0.05,
-         iterations=3):
+         iterations=3, queue_scores=None):
   """SwAV's swapped prediction (Caron et al., NeurIPS 2020), the official
   loop: for each of the first `num_assign` views (the global crops), codes
   q = sinkhorn(its scores); every OTHER view v predicts them, −mean_n
   Σ_k q log softmax(scores_v / T); averaged over the V − 1 other views,
   then over the assigned views. `scores`: a list of [n, K] prototype
-  scores per view (global views first)."""
+  scores per view (global views first). `queue_scores` (optional): per
+  assigned view, the [L, K] scores of its queue of past embeddings; the
+  Sinkhorn then runs over queue + batch and the batch keeps its last n
+  rows of codes (the official `torch.cat((queue scores, out))[-bs:]`)."""
   total = 0.0
   for i in range(num_assign):
-    q = sinkhorn(scores[i], epsilon=epsilon, iterations=iterations)
+    s_i = scores[i]
+    if queue_scores is not None:
+      s_i = jnp.concatenate([queue_scores[i].astype(s_i.dtype), s_i])
+    q = sinkhorn(s_i, epsilon=epsilon, iterations=iterations)
+    q = q[-scores[i].shape[0]:]
     sub = 0.0
     for v, s in enumerate(scores):
       if v != i:

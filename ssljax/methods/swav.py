@@ -14,12 +14,23 @@ for their first `swav.freeze_prototypes_steps` steps (313 in the official
 recipe, ≈ one epoch at batch 4096). Where ssljax differs: during the freeze
 the official optimizer skips the prototypes entirely, while here they get
 a zero gradient, so weight decay (and LARS' momentum of it) still applies;
-the unit-norm projection removes its effect on their scale. Not built:
-the optional queue of past embeddings (the official 800-epoch recipe at
-batch 4096 uses none).
-Method state: the step count (for the freeze). Config: projector,
-swav.{num_prototypes, temperature, epsilon, sinkhorn_iterations,
-freeze_prototypes_steps}.
+the unit-norm projection removes its effect on their scale.
+
+Queue (`swav.queue_length` L > 0; the official small-batch recipes, e.g.
+batch 256 with L = 3840 from epoch 15): per assigned view, the unit-norm
+projections of the last L / B global batches (detached). From step
+`swav.queue_start_step` (the official `epoch_queue_starts` counts epochs)
+each step pushes its batch; once a queue is full, its scores against the
+current prototypes join that view's Sinkhorn (`ssljax.losses.swav`). The
+official queue is per GPU (L / world size each) and its Sinkhorn sums over
+all GPUs, so its codes are those of one global queue of the last L
+embeddings, as here; the official code rounds L down to a multiple of the
+global batch, ssljax asks for one.
+Method state: the step count (for the freeze and the queue start) and,
+with a queue, `queue` [views, L, d], its ring position `queue_ptr` and
+`queue_filled` (rows pushed, up to L). Config: projector, swav.{num_prototypes, temperature, epsilon,
+sinkhorn_iterations, freeze_prototypes_steps, queue_length,
+queue_start_step}.
 """
 
 from typing import Any
@@ -39,7 +50,8 @@ def default_config():
   return ml_collections.ConfigDict(dict(
       projector="2048-128",
       swav=dict(num_prototypes=3000, temperature=0.1, epsilon=0.05,
-                sinkhorn_iterations=3, freeze_prototypes_steps=313)))
+                sinkhorn_iterations=3, freeze_prototypes_steps=313,
+                queue_length=0, queue_start_step=0)))
 
 
 def _unit_columns(init):
@@ -98,6 +110,28 @@ def make_objective(cfg, net, *, mesh=None, total_steps=None):
     raise ValueError(f"swav.epsilon = {c.epsilon}, swav.temperature = "
                      f"{c.temperature}: both must be > 0.")
 
+  length = c.get("queue_length", 0)
+  if length < 0 or (length and length % cfg.batch_size):
+    raise ValueError(f"swav.queue_length = {length}: must be 0 (no queue) "
+                     "or a multiple of the global batch_size "
+                     f"{cfg.batch_size}, e.g. {15 * cfg.batch_size}.")
+  num_assign = cfg.data.num_global
+
+  def push(state, z_views):
+    """From queue_start_step, writes this batch's embeddings (detached) at
+    the ring position; the Sinkhorn does not depend on the row order."""
+    z = jax.lax.stop_gradient(jnp.stack(z_views[:num_assign]))
+    n = z.shape[1]
+    queue = jax.lax.dynamic_update_slice(
+        state["queue"], z.astype(jnp.float32), (0, state["queue_ptr"], 0))
+    on = state["step"] >= c.queue_start_step
+    keep = lambda new, old: jnp.where(on, new, old)
+    return dict(state, queue=keep(queue, state["queue"]),
+                queue_ptr=keep((state["queue_ptr"] + n) % length,
+                               state["queue_ptr"]),
+                queue_filled=keep(jnp.minimum(state["queue_filled"] + n,
+                                              length), state["queue_filled"]))
+
   def loss_fn(variables, state, views, key):
     del key
     frozen = state["step"] < c.freeze_prototypes_steps
@@ -107,18 +141,38 @@ def make_objective(cfg, net, *, mesh=None, total_steps=None):
     params = dict(params, prototypes={"kernel": kernel})
     out, new = net.apply(dict(variables, params=params), views, train=True,
                          mutable=["batch_stats"])
-    loss, metrics = losses.swav(
-        out["scores"], num_assign=cfg.data.num_global,
-        temperature=c.temperature, epsilon=c.epsilon,
-        iterations=c.sinkhorn_iterations)
+    swav_loss = lambda **kw: losses.swav(
+        out["scores"], num_assign=num_assign, temperature=c.temperature,
+        epsilon=c.epsilon, iterations=c.sinkhorn_iterations, **kw)[0]
+    if length:
+      # Once full, the queue joins the codes (the official `use_the_queue`);
+      # its scores use the current prototypes, without gradient.
+      used = state["queue_filled"] >= length
+      queue_scores = jnp.einsum("vld,dk->vlk", state["queue"],
+                                jax.lax.stop_gradient(kernel))
+      loss = jnp.where(used, swav_loss(queue_scores=list(queue_scores)),
+                       swav_loss())
+      metrics = {"loss": loss, "queue_used": used.astype(jnp.float32)}
+      state = push(state, out["z"])
+    else:
+      loss = swav_loss()
+      metrics = {"loss": loss}
     metrics["prototypes_frozen"] = frozen.astype(jnp.float32)
     return loss, base.LossAux(metrics, new["batch_stats"], state,
                               out["rep"][0])
 
+  def init_state(variables):
+    state = {"step": jnp.int32(0)}
+    if length:
+      width = variables["params"]["prototypes"]["kernel"].shape[0]
+      state.update(queue=jnp.zeros((num_assign, length, width), jnp.float32),
+                   queue_ptr=jnp.int32(0), queue_filled=jnp.int32(0))
+    return state
+
   def update_state(state, variables, step):
     del variables, step
-    return {"step": state["step"] + 1}, {}
+    return dict(state, step=state["step"] + 1), {}
 
-  return base.Objective(loss_fn, init_state=lambda v: {"step": jnp.int32(0)},
+  return base.Objective(loss_fn, init_state=init_state,
                         update_state=update_state,
                         project_params=normalize_prototypes)

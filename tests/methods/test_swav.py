@@ -157,3 +157,84 @@ def test_four_step_cli_run_on_the_comparison_config(data_dir, tmp_path):
   rows = [l for l in open(tmp_path / "metrics.jsonl")
           if '"prototypes_frozen"' in l]
   assert len(rows) == 4
+
+
+def official_queue_loss(scores, queues, kernel, temperature=0.1):
+  """main_swav.py train() with a queue in use: for each assigned crop,
+  out = torch.cat((torch.mm(queue[i], prototypes.t()), out)) and
+  q = distributed_sinkhorn(out)[-bs:]; NumPy float64."""
+  loss = 0
+  for i in range(len(queues)):
+    out = np.concatenate([queues[i] @ kernel, scores[i]])
+    q = official_sinkhorn(out)[-len(scores[i]):]
+    sub = 0
+    for v in np.delete(np.arange(len(scores)), i):
+      x = scores[v] / temperature
+      logp = x - x.max(1, keepdims=True)
+      logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+      sub -= np.mean(np.sum(q * logp, axis=1))
+    loss += sub / (len(scores) - 1)
+  return loss / len(queues)
+
+
+def test_queue_codes_match_the_official_concatenation():
+  scores = _scores(n=8, views=3, seed=5)
+  rng = np.random.default_rng(6)
+  queues = rng.normal(size=(2, 24, 8))
+  queues /= np.linalg.norm(queues, axis=-1, keepdims=True)
+  kernel = rng.normal(size=(8, 12))
+  kernel /= np.linalg.norm(kernel, axis=0, keepdims=True)
+  loss, _ = losses.swav([jnp.asarray(s) for s in scores], queue_scores=[
+      jnp.asarray(q @ kernel, jnp.float32) for q in queues])
+  want = official_queue_loss([s.astype(np.float64) for s in scores], queues,
+                             kernel)
+  np.testing.assert_allclose(loss, want, rtol=1e-5)
+  # The queue changes the codes: without it the loss differs.
+  assert abs(float(losses.swav([jnp.asarray(s) for s in scores])[0])
+             - want) > 1e-3
+
+
+def test_queue_fills_from_its_start_and_joins_the_codes_when_full(data_dir):
+  cfg = helpers.tiny_config(data_dir)
+  cfg.method = "swav"
+  cfg.update(swav.default_config())
+  cfg.projector = "32-16"
+  cfg.swav.update(num_prototypes=10, queue_length=64, queue_start_step=1)
+  s = train.setup(cfg, 1000, 24)
+  state = train.init_state(s, 0)
+  net_params = {k: v for k, v in state.params.items() if k != "probe"}
+  variables = {"params": net_params, "batch_stats": state.batch_stats}
+  kernel = np.asarray(net_params["prototypes"]["kernel"], np.float64)
+  mstate = state.method_state
+  assert mstate["queue"].shape == (2, 64, 16)
+  rng = np.random.default_rng(0)
+  used = []
+  for step in range(4):  # pushes at steps 1, 2, 3; full (64) from step 3
+    views = [jnp.asarray(rng.normal(size=(32, 16, 16, 3)), jnp.float32)
+             for _ in range(2)]
+    out, _ = s.net.apply(variables, views, train=True,
+                         mutable=["batch_stats"])
+    before = jax.device_get(mstate)
+    loss, aux = s.objective.loss(variables, mstate, views,
+                                 jax.random.key(step))
+    used.append(float(aux.metrics["queue_used"]))
+    if step == 3:
+      np.testing.assert_allclose(loss, official_queue_loss(
+          [np.asarray(x, np.float64) for x in out["scores"]],
+          before["queue"].astype(np.float64), kernel), rtol=1e-4)
+    else:
+      np.testing.assert_allclose(loss, losses.swav(out["scores"])[0],
+                                 rtol=1e-6)
+    mstate, _ = s.objective.update_state(aux.state, variables, step)
+    after = jax.device_get(mstate)
+    if step == 0:
+      np.testing.assert_array_equal(after["queue"], before["queue"])
+    else:  # this batch's embeddings, at the ring position
+      ptr = int(before["queue_ptr"])
+      np.testing.assert_allclose(after["queue"][:, ptr:ptr + 32],
+                                 np.stack(out["z"]), rtol=1e-6)
+  assert used == [0, 0, 0, 1]
+  assert int(mstate["queue_filled"]) == 64 and int(mstate["queue_ptr"]) == 32
+  with pytest.raises(ValueError, match="multiple of the global batch_size"):
+    cfg.swav.queue_length = 48
+    train.setup(cfg, 1000, 24)
