@@ -9,17 +9,22 @@ import numpy as np
 from ssljax import models
 
 
-def median_ms(fn, steps, warmup):
-  """Median ms of `steps` calls of fn after `warmup` untimed ones; fn must
-  block until its work is done."""
+def call_times(fn, calls, warmup):
+  """Seconds of each of `calls` calls of fn after `warmup` untimed ones; fn
+  must block until its work is done."""
   for _ in range(warmup):
     fn()
   times = []
-  for _ in range(steps):
+  for _ in range(calls):
     t = time.perf_counter()
     fn()
     times.append(time.perf_counter() - t)
-  return 1e3 * float(np.median(times))
+  return times
+
+
+def median_ms(fn, steps, warmup):
+  """Median ms of `steps` calls of fn after `warmup` untimed ones."""
+  return 1e3 * float(np.median(call_times(fn, steps, warmup)))
 
 
 def iterator_rate(it, batch, seconds, warmup):
@@ -37,13 +42,7 @@ def iterator_rate(it, batch, seconds, warmup):
 def best_time(fn, repeats):
   """Seconds of the fastest of `repeats` calls of fn, after one warm-up
   call (compilation). fn must block until its result is ready."""
-  fn()
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return min(times)
+  return min(call_times(fn, repeats, 1))
 
 
 def trunk_loss(c):

@@ -140,7 +140,7 @@ def test_finite_check_runs_once_not_once_per_leaf(data_dir):
     assert not finite(ok, {"c": np.array([1.0, bad], np.float32)})
   # The flag gates every leaf of the new state. XLA:CPU once fused the
   # check's chain of per-leaf adds into each leaf's select: quadratic HLO
-  # (229 fusions of > 280 ops here; I-JEPA at compare_cpu size compiled
+  # (228 fusions larger than the leaf count here; I-JEPA at compare_cpu size compiled
   # for 12+ minutes in 13.6 GB). Now one fusion holds it.
   cfg = _method_config(data_dir, "ijepa")
   s = train.setup(cfg, 1000, 20)

@@ -150,8 +150,9 @@ def make_objective(cfg, net, *, mesh=None, total_steps=None):
       used = state["queue_filled"] >= length
       queue_scores = jnp.einsum("vld,dk->vlk", state["queue"],
                                 jax.lax.stop_gradient(kernel))
-      loss = jnp.where(used, swav_loss(queue_scores=list(queue_scores)),
-                       swav_loss())
+      loss = jax.lax.cond(  # one Sinkhorn per step, not both
+          used, lambda: swav_loss(queue_scores=list(queue_scores)),
+          swav_loss)
       metrics = {"loss": loss, "queue_used": used.astype(jnp.float32)}
       state = push(state, out["z"])
     else:

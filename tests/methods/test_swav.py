@@ -27,11 +27,18 @@ def official_sinkhorn(out, epsilon=0.05, iterations=3):
   return (q * b).T
 
 
-def official_loss(scores, num_assign=2, temperature=0.1):
-  """main_swav.py train(): the loss loop over crops_for_assign."""
+def official_loss(scores, num_assign=2, temperature=0.1, queues=None,
+                  kernel=None):
+  """main_swav.py train(): the loss loop over crops_for_assign. With a
+  queue in use: out = torch.cat((torch.mm(queue[i], prototypes.t()), out))
+  and q = distributed_sinkhorn(out)[-bs:]."""
   loss = 0
   for i in range(num_assign):
-    q = official_sinkhorn(scores[i])
+    if queues is None:
+      q = official_sinkhorn(scores[i])
+    else:
+      out = np.concatenate([queues[i] @ kernel, scores[i]])
+      q = official_sinkhorn(out)[-len(scores[i]):]
     sub = 0
     for v in np.delete(np.arange(len(scores)), i):
       x = scores[v] / temperature
@@ -159,24 +166,6 @@ def test_four_step_cli_run_on_the_comparison_config(data_dir, tmp_path):
   assert len(rows) == 4
 
 
-def official_queue_loss(scores, queues, kernel, temperature=0.1):
-  """main_swav.py train() with a queue in use: for each assigned crop,
-  out = torch.cat((torch.mm(queue[i], prototypes.t()), out)) and
-  q = distributed_sinkhorn(out)[-bs:]; NumPy float64."""
-  loss = 0
-  for i in range(len(queues)):
-    out = np.concatenate([queues[i] @ kernel, scores[i]])
-    q = official_sinkhorn(out)[-len(scores[i]):]
-    sub = 0
-    for v in np.delete(np.arange(len(scores)), i):
-      x = scores[v] / temperature
-      logp = x - x.max(1, keepdims=True)
-      logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
-      sub -= np.mean(np.sum(q * logp, axis=1))
-    loss += sub / (len(scores) - 1)
-  return loss / len(queues)
-
-
 def test_queue_codes_match_the_official_concatenation():
   scores = _scores(n=8, views=3, seed=5)
   rng = np.random.default_rng(6)
@@ -186,8 +175,8 @@ def test_queue_codes_match_the_official_concatenation():
   kernel /= np.linalg.norm(kernel, axis=0, keepdims=True)
   loss, _ = losses.swav([jnp.asarray(s) for s in scores], queue_scores=[
       jnp.asarray(q @ kernel, jnp.float32) for q in queues])
-  want = official_queue_loss([s.astype(np.float64) for s in scores], queues,
-                             kernel)
+  want = official_loss([s.astype(np.float64) for s in scores],
+                       queues=queues, kernel=kernel)
   np.testing.assert_allclose(loss, want, rtol=1e-5)
   # The queue changes the codes: without it the loss differs.
   assert abs(float(losses.swav([jnp.asarray(s) for s in scores])[0])
@@ -219,9 +208,10 @@ def test_queue_fills_from_its_start_and_joins_the_codes_when_full(data_dir):
                                  jax.random.key(step))
     used.append(float(aux.metrics["queue_used"]))
     if step == 3:
-      np.testing.assert_allclose(loss, official_queue_loss(
+      np.testing.assert_allclose(loss, official_loss(
           [np.asarray(x, np.float64) for x in out["scores"]],
-          before["queue"].astype(np.float64), kernel), rtol=1e-4)
+          queues=before["queue"].astype(np.float64), kernel=kernel),
+          rtol=1e-4)
     else:
       np.testing.assert_allclose(loss, losses.swav(out["scores"])[0],
                                  rtol=1e-6)
