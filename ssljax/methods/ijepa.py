@@ -17,8 +17,14 @@ truncates to the shortest of each GPU's batch; here of the global batch).
 
 Networks: the context encoder is cfg.model's ViT (pool "gap": the mean of
 the final-LayerNorm tokens is the evaluation representation), run on the
-context patches only — here by attention masking of the full token grid,
-which equals dropping the other tokens. The predictor (official
+context patches only, as the official `apply_masks` does: the m context
+tokens are gathered (raster order) and padded to the smallest of the
+static lengths T/4, T/2, T that holds them, the padding masked out of
+attention; a `lax.switch` picks the length per step, so the step is
+compiled for the three and pays for the one it runs (m is one number per
+global batch). `ijepa.context_gather=False` runs the full grid with
+attention masking instead: the same values at the context positions
+(tested), for up to 4× the encoder's FLOPs. The predictor (official
 `VisionTransformerPredictor`): a linear map to `pred_width`, fixed 2-D
 sin-cos positions, a learned mask token (N(0, 0.02)) at each target block's
 positions, `pred_depth` blocks with the encoder's head count (one sequence
@@ -48,8 +54,11 @@ where the context keeps well over min_keep patches). Evaluation reads
 the context encoder (the trained parameters); the official linear probes
 read the target encoder, which the EMA keeps close to it by the end.
 Config: ijepa.{pred_width, pred_depth, num_targets, target_scale,
-context_scale, aspect, min_keep, loss}, ema.{base, schedule}.
+context_scale, aspect, min_keep, loss, context_gather}, ema.{base,
+schedule}.
 """
+
+import functools
 
 import flax.linen as nn
 import jax
@@ -71,7 +80,8 @@ def default_config():
   return ml_collections.ConfigDict(dict(
       ijepa=dict(pred_width=384, pred_depth=12, num_targets=4,
                  target_scale=(0.15, 0.2), context_scale=(0.85, 1.0),
-                 aspect=(0.75, 1.5), min_keep=10, loss="smooth_l1"),
+                 aspect=(0.75, 1.5), min_keep=10, loss="smooth_l1",
+                 context_gather=True),
       ema=ema.default_config(base=0.996, schedule="linear")))
 
 
@@ -174,16 +184,30 @@ class IJEPA(nn.Module):
   def grid(self, x):
     return x.shape[1] // self.encoder.patch_size
 
-  def __call__(self, views, train=True, masks=None):
+  def __call__(self, views, train=True, masks=None, cap=None):
     """(predictions [n, J, T, D] float32, context tokens [n, T, D]).
-    masks=None (init): the whole grid as context and as one target."""
+    masks=None (init): the whole grid as context and as one target.
+    cap=None: the encoder runs on the full grid, attention-masked to the
+    context; cap=K (≥ every row's context size): on the first K tokens of
+    the context-first order, and its outputs are scattered back to the
+    grid (zeros off the context)."""
     x = views[0]
     g = self.grid(x)
     if masks is None:
       full = jnp.ones((x.shape[0], g * g), bool)
       masks = (full, full[:, None])
     context, targets = masks
-    z, _ = self.encoder(x, train=train, token_mask=context, tokens=True)
+    if cap is None:
+      z, _ = self.encoder(x, train=train, token_mask=context, tokens=True)
+    else:
+      n, t = context.shape
+      ids_nk = jnp.argsort(~context, axis=1, stable=True)[:, :cap]
+      valid_nk = jnp.arange(cap) < jnp.sum(context, axis=1, keepdims=True)
+      z_nkd, _ = self.encoder(x, train=train, token_mask=valid_nk,
+                              tokens=True, token_ids=ids_nk)
+      z_nkd = jnp.where(valid_nk[..., None], z_nkd, 0)
+      z = jnp.zeros((n, t, z_nkd.shape[-1]), z_nkd.dtype)
+      z = z.at[jnp.arange(n)[:, None], ids_nk].set(z_nkd)
     pred = self.predictor(z, context, targets, g)
     return pred.astype(jnp.float32), z
 
@@ -226,6 +250,11 @@ def build(cfg):
   return IJEPA(vit, c.pred_width, c.pred_depth)
 
 
+def context_caps(t):
+  """The static context lengths the encoder is compiled for: T/4, T/2, T."""
+  return tuple(sorted({max(1, t // 4), max(1, t // 2), t}))
+
+
 def ijepa_loss(pred_njtd, target_ntd, targets_njt, loss="smooth_l1"):
   """Mean of smooth-L1 (or squared) errors over every element of every
   target block; float32."""
@@ -248,7 +277,14 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
   def loss_fn(variables, state, views, key):
     x = views[0]
     masks = sample_masks(key, x.shape[0], net.grid(x), c)
-    pred, z = net.apply(variables, views, masks=masks)
+    if c.context_gather:
+      caps = context_caps(masks[0].shape[1])
+      m = jnp.max(jnp.sum(masks[0], axis=1))
+      run = [functools.partial(net.apply, variables, views, masks=masks,
+                               cap=k) for k in caps]
+      pred, z = jax.lax.switch(jnp.searchsorted(jnp.asarray(caps), m), run)
+    else:
+      pred, z = net.apply(variables, views, masks=masks)
     target = net.apply({"params": state["ema"]["params"]}, x,
                        method="targets")
     target = jax.lax.stop_gradient(target)

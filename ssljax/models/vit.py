@@ -67,11 +67,15 @@ class ViT(nn.Module):
   drop_path: float = 0.0
 
   @nn.compact
-  def __call__(self, x, train=False, token_mask=None, tokens=False):
-    """token_mask: None or bool [n, gh·gw] over the patches: only those
-    are attended to and pooled (I-JEPA's context encoder; the others'
-    outputs are meaningless). tokens=True returns the final-LayerNorm
-    tokens [n, T, D] in place of the pooled representation."""
+  def __call__(self, x, train=False, token_mask=None, tokens=False,
+               token_ids=None):
+    """token_ids: None or int [n, K] patch indices (raster order): only
+    those tokens, with their positions, enter the blocks (I-JEPA's context
+    encoder runs on its context alone). token_mask: None or bool over the
+    tokens that enter ([n, gh·gw], or [n, K] with token_ids): only those
+    are attended to and pooled (the others' outputs are meaningless).
+    tokens=True returns the final-LayerNorm tokens [n, T or K, D] in place
+    of the pooled representation."""
     if not 0.0 <= self.drop_path < 1.0:
       raise ValueError(f"drop_path = {self.drop_path}: must be in [0, 1).")
     if self.pool not in ("cls", "gap"):
@@ -86,6 +90,8 @@ class ViT(nn.Module):
     if (gh, gw) != (grid, grid):
       pos = jax.image.resize(pos, (1, gh, gw, d), "bicubic")
     x = (x + pos.astype(self.dtype)).reshape(n, gh * gw, d)
+    if token_ids is not None:
+      x = jnp.take_along_axis(x, token_ids[..., None], axis=1)
     if self.pool == "cls":
       cls = self.param("cls_token", nn.initializers.normal(1e-6), (1, 1, d))
       cls = cls + self.param("cls_pos_embed", nn.initializers.normal(0.02),

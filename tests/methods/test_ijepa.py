@@ -176,6 +176,71 @@ def test_gradient_matches_the_official_pytorch_loss():
   assert np.all(g[~masks] == 0)
 
 
+def _tiny_net(pool="gap"):
+  from ssljax import models  # pylint: disable=g-import-not-at-top
+  vit = models.build("vit_tiny", patch_size=2, image_size=16, depth=2,
+                     width=16, num_heads=2, pool=pool)
+  net = ijepa.IJEPA(vit, 16, 1)
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 16, 16, 3))
+  return net, net.init(jax.random.PRNGKey(1), [x], train=False), x
+
+
+@pytest.mark.parametrize("cap", [13, 16, 40, 64])
+def test_gathered_context_equals_the_masked_full_grid(cap):
+  # The context encoder on the gathered context tokens (padded to cap)
+  # equals the full grid attention-masked to the context: the official
+  # apply_masks drops the other tokens, and attention masking is the
+  # reference that drops nothing.
+  net, v, x = _tiny_net()
+  c = CFG.copy_and_resolve_references()
+  c.min_keep = 4
+  context, targets = ijepa.sample_masks(jax.random.PRNGKey(2), 6, 8, c)
+  m = int(context.sum(1).max())
+  assert np.all(np.asarray(context.sum(1)) == m) and m <= 13
+  full_pred, full_z = net.apply(v, [x], masks=(context, targets))
+  pred, z = net.apply(v, [x], masks=(context, targets), cap=cap)
+  ctx = np.asarray(context)
+  np.testing.assert_allclose(np.asarray(z)[ctx], np.asarray(full_z)[ctx],
+                             rtol=1e-5, atol=1e-5)
+  assert np.all(np.asarray(z)[~ctx] == 0)
+  tgt = np.asarray(targets)  # the loss reads the predictions only there
+  np.testing.assert_allclose(np.asarray(pred)[tgt],
+                             np.asarray(full_pred)[tgt], rtol=1e-5, atol=1e-5)
+
+
+def test_objective_gathers_without_changing_loss_or_gradient():
+  # The whole loss and its gradient, lax.switch over T/4, T/2, T included,
+  # with the gather on and off; 4, 2 and 1 target blocks leave contexts
+  # that need each of the three branches.
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  net, v, x = _tiny_net()
+  caps = ijepa.context_caps(64)
+  assert caps == (16, 32, 64)
+  branches = set()
+  for j in (4, 2, 1):
+    key = jax.random.PRNGKey(10)  # contexts of 15, 25 and 37 tokens
+    out = []
+    for gather in (True, False):
+      cfg = ijepa.default_config()
+      cfg.ijepa.update(min_keep=4, num_targets=j, context_gather=gather)
+      cfg.model = ml_collections.ConfigDict()
+      obj = ijepa.make_objective(cfg, net, total_steps=10)
+      state = obj.init_state(v)
+
+      def loss(params, obj=obj, state=state):
+        variables = dict(v, params=params, batch_stats={})
+        return obj.loss(variables, state, [x], key)[0]
+
+      out.append(jax.value_and_grad(loss)(v["params"]))
+    m = int(ijepa.sample_masks(key, 6, 8, cfg.ijepa)[0].sum(1).max())
+    branches.add(int(np.searchsorted(caps, m)))
+    (l1, g1), (l0, g0) = out
+    np.testing.assert_allclose(l1, l0, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g0)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  assert branches == {0, 1, 2}
+
+
 def test_ema_momentum_is_linear_to_one():
   from ssljax.methods import ema  # pylint: disable=g-import-not-at-top
   cfg = ema.default_config(base=0.996, schedule="linear")
