@@ -28,7 +28,8 @@ attention masking instead: the same values at the context positions
 `VisionTransformerPredictor`): a linear map to `pred_width`, fixed 2-D
 sin-cos positions, a learned mask token (N(0, 0.02)) at each target block's
 positions, `pred_depth` blocks with the encoder's head count (one sequence
-per target block: the context tokens + that block's mask tokens), a
+per target block: the context tokens + that block's mask tokens, padded
+to `target_slots`, a static bound on the block size, and masked), a
 LayerNorm, a linear map back to the encoder width. The target encoder is
 an EMA of the context encoder (momentum linear from `ema.base` 0.996 to 1
 over the run, the official `ema: [0.996, 1.0]`), run on the full image;
@@ -45,12 +46,7 @@ embeddings are learned (ssljax's ViT, so that exports, imports and every
 evaluation read I-JEPA's encoder like any other; the official ones are
 fixed sin-cos) and its weights, the predictor's included, use Flax's
 initializers, without the official 1/√(2·layer) rescale of the output
-projections. The predictor runs on a full grid of tokens with an attention
-mask: where a relaxed context overlaps a target block, the mask token takes
-that position's place, whereas the official predictor (context tokens
-concatenated with mask tokens) keeps both. This happens only when the
-collator had to relax exclusions (small grids; not at ImageNet's sizes,
-where the context keeps well over min_keep patches). Evaluation reads
+projections. Evaluation reads
 the context encoder (the trained parameters); the official linear probes
 read the target encoder, which the EMA keeps close to it by the end.
 Config: ijepa.{pred_width, pred_depth, num_targets, target_scale,
@@ -149,26 +145,54 @@ class Predictor(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, z_ntd, context_nt, targets_njt, grid):
-    n, t, _ = z_ntd.shape
-    j = targets_njt.shape[1]
+  def __call__(self, z_nkd, ctx_ids_nk, ctx_valid_nk, tgt_ids_njb,
+               tgt_valid_njb, grid):
+    """Predictions [n, J, B, out_width] at the target slots. Context: K
+    encoder tokens at patches ctx_ids (only ctx_valid ones are attended
+    to); targets: B slots per block at patches tgt_ids (tgt_valid ones)."""
+    n, k, _ = z_nkd.shape
+    j, b = tgt_ids_njb.shape[1:]
     init = nn.initializers.normal(0.02)
-    pos = jnp.asarray(sincos_2d(grid, self.width), self.dtype)[None]
+    pos_td = jnp.asarray(sincos_2d(grid, self.width), self.dtype)
     x = nn.Dense(self.width, kernel_init=init, dtype=self.dtype,
-                 name="embed")(z_ntd) + pos
+                 name="embed")(z_nkd) + pos_td[ctx_ids_nk]
     mask_tok = self.param("mask_token", init, (1, 1, self.width))
-    pred = (mask_tok + pos).astype(self.dtype)
-    tgt = targets_njt.reshape(n * j, t)
-    ctx = jnp.repeat(context_nt, j, axis=0)
-    x = jnp.where(tgt[..., None], pred, jnp.repeat(x, j, axis=0))
-    keys = (ctx | tgt)[:, None, None, :]
+    pred = (mask_tok[0] + pos_td[tgt_ids_njb]).astype(self.dtype)
+    # One sequence per target block: the context, then that block's mask
+    # tokens (the official predictor's concatenation).
+    x = jnp.concatenate([jnp.repeat(x, j, axis=0),
+                         pred.reshape(n * j, b, self.width)], axis=1)
+    keys = jnp.concatenate([jnp.repeat(ctx_valid_nk, j, axis=0),
+                            tgt_valid_njb.reshape(n * j, b)], axis=1)
     for i in range(self.depth):
       x = Block(self.num_heads, self.mlp_ratio, self.dtype, init,
-                name=f"block{i + 1}")(x, mask=keys)
-    x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(x)
+                name=f"block{i + 1}")(x, mask=keys[:, None, None, :])
+    x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(x[:, k:])
     x = nn.Dense(self.out_width, kernel_init=init, dtype=self.dtype,
                  name="proj")(x)
-    return x.reshape(n, j, t, -1)
+    return x.reshape(n, j, b, -1)
+
+
+def _first(mask_nt, cap):
+  """(indices [n, cap] of mask's patches first, raster order; valid)."""
+  ids = jnp.argsort(~mask_nt, axis=-1, stable=True)[..., :cap]
+  return ids, jnp.arange(cap) < jnp.sum(mask_nt, axis=-1, keepdims=True)
+
+
+def _to_grid(x_nkd, ids_nk, valid_nk, t):
+  """Scatter gathered tokens back to [n, t, d]; zeros elsewhere."""
+  x_nkd = jnp.where(valid_nk[..., None], x_nkd, 0)
+  out = jnp.zeros(x_nkd.shape[:-2] + (t, x_nkd.shape[-1]), x_nkd.dtype)
+  return out.at[jnp.arange(x_nkd.shape[0])[:, None], ids_nk].set(x_nkd)
+
+
+def target_slots(cfg, grid):
+  """A static bound on a target block's patches: the largest h times the
+  largest w that block_size can return."""
+  keep = int(grid * grid * cfg.target_scale[1])
+  h = min(round((keep * cfg.aspect[1]) ** 0.5), grid - 1)
+  w = min(round((keep / cfg.aspect[0]) ** 0.5), grid - 1)
+  return min(h * w, grid * grid)
 
 
 class IJEPA(nn.Module):
@@ -184,31 +208,37 @@ class IJEPA(nn.Module):
   def grid(self, x):
     return x.shape[1] // self.encoder.patch_size
 
-  def __call__(self, views, train=True, masks=None, cap=None):
-    """(predictions [n, J, T, D] float32, context tokens [n, T, D]).
-    masks=None (init): the whole grid as context and as one target.
-    cap=None: the encoder runs on the full grid, attention-masked to the
-    context; cap=K (≥ every row's context size): on the first K tokens of
-    the context-first order, and its outputs are scattered back to the
-    grid (zeros off the context)."""
+  def __call__(self, views, train=True, masks=None, cap=None,
+               target_slots=None):
+    """(predictions [n, J, T, D] float32, zeros off the target blocks;
+    context tokens [n, T, D]). masks=None (init): the whole grid as
+    context and as one target. cap=None: the encoder runs on the full
+    grid, attention-masked to the context; cap=K (≥ every row's context
+    size): on the first K tokens of the context-first order, its outputs
+    scattered back to the grid (zeros off the context). The predictor
+    reads the context tokens either way, and `target_slots` (≥ every target
+    block's size; None: T) mask tokens per block."""
     x = views[0]
     g = self.grid(x)
+    t = g * g
     if masks is None:
-      full = jnp.ones((x.shape[0], g * g), bool)
+      full = jnp.ones((x.shape[0], t), bool)
       masks = (full, full[:, None])
     context, targets = masks
     if cap is None:
       z, _ = self.encoder(x, train=train, token_mask=context, tokens=True)
+      ctx_ids = jnp.broadcast_to(jnp.arange(t), context.shape)
+      ctx_valid, z_ctx = context, z
     else:
-      n, t = context.shape
-      ids_nk = jnp.argsort(~context, axis=1, stable=True)[:, :cap]
-      valid_nk = jnp.arange(cap) < jnp.sum(context, axis=1, keepdims=True)
-      z_nkd, _ = self.encoder(x, train=train, token_mask=valid_nk,
-                              tokens=True, token_ids=ids_nk)
-      z_nkd = jnp.where(valid_nk[..., None], z_nkd, 0)
-      z = jnp.zeros((n, t, z_nkd.shape[-1]), z_nkd.dtype)
-      z = z.at[jnp.arange(n)[:, None], ids_nk].set(z_nkd)
-    pred = self.predictor(z, context, targets, g)
+      ctx_ids, ctx_valid = _first(context, cap)
+      z_ctx, _ = self.encoder(x, train=train, token_mask=ctx_valid,
+                              tokens=True, token_ids=ctx_ids)
+      z = _to_grid(z_ctx, ctx_ids, ctx_valid, t)
+    tgt_ids, tgt_valid = _first(targets, min(target_slots or t, t))
+    pred = self.predictor(z_ctx, ctx_ids, ctx_valid, tgt_ids, tgt_valid, g)
+    n, j, b, d = pred.shape
+    pred = _to_grid(pred.reshape(n * j, b, d), tgt_ids.reshape(n * j, b),
+                    tgt_valid.reshape(n * j, b), t).reshape(n, j, t, d)
     return pred.astype(jnp.float32), z
 
   def targets(self, x):
@@ -276,15 +306,17 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
 
   def loss_fn(variables, state, views, key):
     x = views[0]
-    masks = sample_masks(key, x.shape[0], net.grid(x), c)
+    g = net.grid(x)
+    masks = sample_masks(key, x.shape[0], g, c)
+    apply = functools.partial(net.apply, variables, views, masks=masks,
+                              target_slots=target_slots(c, g))
     if c.context_gather:
       caps = context_caps(masks[0].shape[1])
       m = jnp.max(jnp.sum(masks[0], axis=1))
-      run = [functools.partial(net.apply, variables, views, masks=masks,
-                               cap=k) for k in caps]
+      run = [functools.partial(apply, cap=k) for k in caps]
       pred, z = jax.lax.switch(jnp.searchsorted(jnp.asarray(caps), m), run)
     else:
-      pred, z = net.apply(variables, views, masks=masks)
+      pred, z = apply()
     target = net.apply({"params": state["ema"]["params"]}, x,
                        method="targets")
     target = jax.lax.stop_gradient(target)

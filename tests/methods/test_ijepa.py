@@ -197,15 +197,48 @@ def test_gathered_context_equals_the_masked_full_grid(cap):
   context, targets = ijepa.sample_masks(jax.random.PRNGKey(2), 6, 8, c)
   m = int(context.sum(1).max())
   assert np.all(np.asarray(context.sum(1)) == m) and m <= 13
+  slots = ijepa.target_slots(c, 8)
   full_pred, full_z = net.apply(v, [x], masks=(context, targets))
-  pred, z = net.apply(v, [x], masks=(context, targets), cap=cap)
+  pred, z = net.apply(v, [x], masks=(context, targets), cap=cap,
+                      target_slots=slots)
   ctx = np.asarray(context)
   np.testing.assert_allclose(np.asarray(z)[ctx], np.asarray(full_z)[ctx],
                              rtol=1e-5, atol=1e-5)
   assert np.all(np.asarray(z)[~ctx] == 0)
-  tgt = np.asarray(targets)  # the loss reads the predictions only there
-  np.testing.assert_allclose(np.asarray(pred)[tgt],
-                             np.asarray(full_pred)[tgt], rtol=1e-5, atol=1e-5)
+  tgt = np.asarray(targets)  # off the blocks the predictions are zeros
+  np.testing.assert_allclose(pred, full_pred, rtol=1e-5, atol=1e-5)
+  assert np.all(np.asarray(pred)[~tgt] == 0)
+
+
+@pytest.mark.parametrize("grid", [16, 14, 8])
+def test_target_slots_bound_every_official_block(grid):
+  # The predictor pads each block to target_slots mask tokens: a static
+  # bound that must hold every size the official sampler can return.
+  sizes = official_block_sizes(CFG.target_scale, CFG.aspect, grid)
+  slots = ijepa.target_slots(CFG, grid)
+  assert max(h * w for h, w in sizes) <= slots
+
+
+def test_predictor_keeps_context_and_mask_token_where_they_overlap():
+  # A relaxed context may cover a target patch; the official predictor
+  # concatenates both (the context token and the mask token at that
+  # position). Dropping the overlapping context token must change the
+  # prediction, gathered or not.
+  net, v, x = _tiny_net()
+  t = 64
+  context = np.zeros((6, t), bool)
+  context[:, :20] = True
+  targets = np.zeros((6, 1, t), bool)
+  targets[:, 0, 16:24] = True  # overlaps context patches 16..19
+  masks = (jnp.asarray(context), jnp.asarray(targets))
+  pred, _ = net.apply(v, [x], masks=masks, cap=32, target_slots=8)
+  pred_full, _ = net.apply(v, [x], masks=masks, target_slots=8)
+  np.testing.assert_allclose(pred, pred_full, rtol=1e-5, atol=1e-5)
+  dropped = context.copy()
+  dropped[:, 16:20] = False
+  other, _ = net.apply(v, [x], masks=(jnp.asarray(dropped), masks[1]),
+                       cap=32, target_slots=8)
+  assert np.abs(np.asarray(other) - np.asarray(pred))[:, 0, 16:24].max() > 1e-4
 
 
 def test_objective_gathers_without_changing_loss_or_gradient():
