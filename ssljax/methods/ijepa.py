@@ -22,7 +22,11 @@ tokens are gathered (raster order) and padded to the smallest of the
 static lengths T/4, T/2, T that holds them, the padding masked out of
 attention; a `lax.switch` picks the length per step, so the step is
 compiled for the three and pays for the one it runs (m is one number per
-global batch). `ijepa.context_gather=False` runs the full grid with
+global batch). Each branch is rematerialized (`jax.checkpoint`): the
+gradient of a switch otherwise carries the union of every branch's
+residuals, zero-filled, and the full-grid branch's made the gathered step
+slower than no gathering (benchmarks/ijepa_context.py: 19.5 s vs 17.3 s
+per step of 256 before, 7.8 s vs 20.1 s with the remat). `ijepa.context_gather=False` runs the full grid with
 attention masking instead: the same values at the context positions
 (tested), for up to 4× the encoder's FLOPs. The predictor (official
 `VisionTransformerPredictor`): a linear map to `pred_width`, fixed 2-D
@@ -308,15 +312,16 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
     x = views[0]
     g = net.grid(x)
     masks = sample_masks(key, x.shape[0], g, c)
-    apply = functools.partial(net.apply, variables, views, masks=masks,
+    apply = functools.partial(net.apply, views=views, masks=masks,
                               target_slots=target_slots(c, g))
     if c.context_gather:
       caps = context_caps(masks[0].shape[1])
       m = jnp.max(jnp.sum(masks[0], axis=1))
-      run = [functools.partial(apply, cap=k) for k in caps]
-      pred, z = jax.lax.switch(jnp.searchsorted(jnp.asarray(caps), m), run)
+      run = [jax.checkpoint(lambda v, k=k: apply(v, cap=k)) for k in caps]
+      pred, z = jax.lax.switch(jnp.searchsorted(jnp.asarray(caps), m), run,
+                               variables)
     else:
-      pred, z = apply()
+      pred, z = apply(variables)
     target = net.apply({"params": state["ema"]["params"]}, x,
                        method="targets")
     target = jax.lax.stop_gradient(target)
