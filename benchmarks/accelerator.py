@@ -86,19 +86,6 @@ def row_config(row):
   return cfg
 
 
-def synthetic_batch(cfg, n):
-  rng = np.random.default_rng(0)
-  d = cfg.data
-  b = {"global": rng.integers(
-      0, 256, (n, d.num_global, d.image_size, d.image_size, 3), np.uint8)}
-  if d.num_local:
-    b["local"] = rng.integers(
-        0, 256, (n, d.num_local, d.local_size, d.local_size, 3), np.uint8)
-  for k in train.label_keys(cfg):
-    b[k] = rng.integers(0, 1000, (n,), np.int32)
-  return b
-
-
 def device_row(row, per_device):
   """Compiled train step of `row` on all local devices: times and rates."""
   cfg = row_config(row)
@@ -107,7 +94,8 @@ def device_row(row, per_device):
   mesh = train.make_mesh(devices)
   s = train.setup(cfg, 1_281_167, 1000, mesh=mesh)
   state = train.init_state(s, 0)
-  batch = pipeline.to_global(synthetic_batch(cfg, cfg.batch_size), mesh)
+  batch = pipeline.to_global(
+      timing.synthetic_batch(cfg, cfg.batch_size, 1000), mesh)
   t0 = time.perf_counter()
   compiled = train.jit_train_step(s).lower(state, batch).compile()
   compile_s = time.perf_counter() - t0

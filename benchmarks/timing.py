@@ -7,6 +7,7 @@ import jax
 import numpy as np
 
 from ssljax import models
+from ssljax import train
 
 
 def call_times(fn, calls, warmup):
@@ -25,6 +26,21 @@ def call_times(fn, calls, warmup):
 def median_ms(fn, steps, warmup):
   """Median ms of `steps` calls of fn after `warmup` untimed ones."""
   return 1e3 * float(np.median(call_times(fn, steps, warmup)))
+
+
+def synthetic_batch(cfg, n, num_classes):
+  """A host batch of uniform uint8 views in cfg.data's layout and integer
+  labels below num_classes for every label key the train step reads."""
+  rng = np.random.default_rng(0)
+  d = cfg.data
+  b = {"global": rng.integers(
+      0, 256, (n, d.num_global, d.image_size, d.image_size, 3), np.uint8)}
+  if d.num_local:
+    b["local"] = rng.integers(
+        0, 256, (n, d.num_local, d.local_size, d.local_size, 3), np.uint8)
+  for k in train.label_keys(cfg):
+    b[k] = rng.integers(0, num_classes, (n,), np.int32)
+  return b
 
 
 def iterator_rate(it, batch, seconds, warmup):
