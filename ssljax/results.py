@@ -6,6 +6,7 @@
   s = results.summary(WORKDIR)         # summary.json ({} until written)
   e = results.evals(WORKDIR)           # {step: ssljax-eval's eval_stepN.json}
   r = results.experiment(PATH)         # an experiment's results.json
+  c = results.seed_curves([r0, r1, r2], "rep/label/true/ncc_test")
   test = results.represent(WORKDIR, "test", step=0)   # features + labels
 
 WORKDIR is a run's folder (`ssljax-train --workdir`), local or gs:// (every
@@ -182,6 +183,23 @@ def curve(res, name):
   """float64 [epochs]: metric `name` ("layer/level/labels/metric") at each
   evaluated checkpoint of a reverse_ssl results dict; NaN where missing."""
   return np.array([_float(r.get(name)) for r in res["results"]])
+
+
+def seed_curves(ress, name):
+  """float64 [seeds, epochs]: `curve(res, name)` for reverse_ssl results of
+  several seeds of one config, ready for a mean and std over axis 0. The
+  seeds must have evaluated the same epochs (same config, finished runs):
+  a ValueError says which differ, rather than averaging unlike points."""
+  ress = list(ress)
+  if not ress:
+    raise ValueError("seed_curves needs at least one results dict.")
+  first = list(ress[0]["epochs"])
+  for i, res in enumerate(ress[1:], 1):
+    if list(res["epochs"]) != first:
+      raise ValueError(f"Seed {i} evaluated epochs {res['epochs']}, seed 0 "
+                       f"{first}: finish (or resume) the shorter run, or "
+                       "compare only the common checkpoints.")
+  return np.stack([curve(res, name) for res in ress])
 
 
 def pca_table(pca):

@@ -57,6 +57,11 @@ def test_experiment_results(tiny_workdir, tmp_path):
   c = results.curve(res, "rep/coarse_label/true/ncc_test")
   assert c.shape == (3,) and np.isfinite(c).all()
   assert np.isnan(results.curve(res, "rep/nothing/true/ncc_test")).all()
+  c2 = results.seed_curves([res, res], "rep/coarse_label/true/ncc_test")
+  np.testing.assert_array_equal(c2, np.stack([c, c]))
+  short = dict(res, epochs=res["epochs"][:2], results=res["results"][:2])
+  with pytest.raises(ValueError, match="Seed 1 evaluated epochs"):
+    results.seed_curves([res, short], "rep/coarse_label/true/ncc_test")
   with pytest.raises(FileNotFoundError, match="No experiment results"):
     results.experiment(tmp_path / "nowhere")
   (tmp_path / "bad.json").write_text('{"epochs": [0]}')
