@@ -196,9 +196,9 @@ def seed_curves(ress, name):
   first = list(ress[0]["epochs"])
   for i, res in enumerate(ress[1:], 1):
     if list(res["epochs"]) != first:
-      raise ValueError(f"Seed {i} evaluated epochs {res['epochs']}, seed 0 "
-                       f"{first}: finish (or resume) the shorter run, or "
-                       "compare only the common checkpoints.")
+      raise ValueError(f"Results {i} evaluated epochs {res['epochs']}, "
+                       f"results 0 {first}: finish (or resume) the shorter "
+                       "run, or compare only the common checkpoints.")
   return np.stack([curve(res, name) for res in ress])
 
 

@@ -60,7 +60,7 @@ def test_experiment_results(tiny_workdir, tmp_path):
   c2 = results.seed_curves([res, res], "rep/coarse_label/true/ncc_test")
   np.testing.assert_array_equal(c2, np.stack([c, c]))
   short = dict(res, epochs=res["epochs"][:2], results=res["results"][:2])
-  with pytest.raises(ValueError, match="Seed 1 evaluated epochs"):
+  with pytest.raises(ValueError, match="Results 1 evaluated epochs"):
     results.seed_curves([res, short], "rep/coarse_label/true/ncc_test")
   with pytest.raises(FileNotFoundError, match="No experiment results"):
     results.experiment(tmp_path / "nowhere")
