@@ -26,8 +26,9 @@ global batch). Each branch is rematerialized (`jax.checkpoint`): the
 gradient of a switch otherwise carries the union of every branch's
 residuals, zero-filled, and the full-grid branch's made the gathered step
 slower than no gathering (benchmarks/ijepa_context.py: 19.5 s vs 17.3 s
-per step of 256 before, 7.8 s vs 20.1 s with the remat). `ijepa.context_gather=False` runs the full grid with
-attention masking instead: the same values at the context positions
+per step of 256 before, 7.8 s vs 20.1 s with the remat).
+`ijepa.context_gather=False` runs the full grid with attention masking
+instead: the same values at the context positions
 (tested), for up to 4× the encoder's FLOPs. The predictor (official
 `VisionTransformerPredictor`): a linear map to `pred_width`, fixed 2-D
 sin-cos positions, a learned mask token (N(0, 0.02)) at each target block's
