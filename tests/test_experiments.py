@@ -228,9 +228,26 @@ def test_compare_methods_cells_and_tuning_choose_on_validation_only():
       "mveb/loss.lambd=0.03": {"linear": {"mean": 0.6}},
       "ae": {"linear": {"mean": 0.9}}}}}
   assert compare_methods.best_values(sweep, "ds") == {
-      "mveb": ("loss.lambd", 0.1)}
+      "mveb": {"loss.lambd": 0.1}}
   with pytest.raises(ValueError, match="test set"):
     compare_methods.best_values(dict(sweep, split="test"), "ds")
+  # SAG-VICReg's two-knob grid: names round-trip to settings whose types
+  # the config accepts (the walk length stays an int).
+  grid = compare_methods.cells(["sag_vicreg"], sweep=True)
+  assert [c[0] for c in grid] == [
+      "sag_vicreg/pairing.weight=0.5,pairing.steps=3",
+      "sag_vicreg/pairing.weight=0.1,pairing.steps=3",
+      "sag_vicreg/pairing.weight=0.5,pairing.steps=1"]
+  sag = {"split": "validation", "summary": {"ds": {
+      name: {"linear": {"mean": acc}} for (name, _, _), acc in
+      zip(grid, (0.4, 0.3, 0.45))}}}
+  tuned = compare_methods.best_values(sag, "ds")
+  assert tuned == {"sag_vicreg": {"pairing.weight": 0.5, "pairing.steps": 1}}
+  assert isinstance(tuned["sag_vicreg"]["pairing.steps"], int)
+  assert compare_methods.cells(["sag_vicreg"], tuned=tuned) == [grid[2]]
+  cfg = compare_methods.configure("sag_vicreg", "hierarchical_shapes", 0,
+                                  grid[2][2], "validation")
+  assert (cfg.pairing.weight, cfg.pairing.steps) == (0.5, 1)
   cfg = compare_methods.configure("byol", "mnist5k", 2, {"ema.base": 0.97},
                                   "validation")
   assert (cfg.seed, cfg.ema.base) == (2, 0.97)
@@ -263,3 +280,26 @@ def test_compare_methods_seeds_and_validation_split(data_dir, tmp_path,
   assert written["split"] == "validation" and written["summary"] == json.loads(
       json.dumps(out["summary"]))
   assert "| vicreg | 2 |" in (tmp_path / "results.md").read_text()
+
+
+def test_compare_methods_reads_each_encoder_against_its_own_init(
+    data_dir, tmp_path, monkeypatch):
+  tiny = lambda arg: helpers.tiny_config(data_dir, num_steps=1, **{
+      "eval.cli": "linear,knn,ncc"})
+  monkeypatch.setattr(compare_methods, "get_config", tiny)
+  monkeypatch.setitem(compare_methods.GRIDS, "ae", (
+      {"optimizer.base_lr": 1e-3}, {"model.width": 8},
+      {"optimizer.base_lr": 2e-3}))
+  ds = "hierarchical_shapes/32_small"
+  out = compare_methods.run_all(str(tmp_path), [ds], ["ae"], sweep=True,
+                                split="validation", data_dir=data_dir)
+  wide = "ae/model.width=8"
+  # Width 4 (two cells) is evaluated at init once, width 8 on its own.
+  assert {k for k in out["runs"] if "random_init" in k} == {
+      f"{ds}/random_init/seed0", f"{ds}/random_init:{wide}/seed0"}
+  assert [out["runs"][f"{ds}/{c}/seed0"]["init"] for c in (
+      "ae/optimizer.base_lr=0.001", wide, "ae/optimizer.base_lr=0.002")] == [
+          "random_init", f"random_init:{wide}", "random_init"]
+  inits = [out["runs"][f"{ds}/{n}/seed0"]["rep/label/true/linear_test"]
+           for n in ("random_init", f"random_init:{wide}")]
+  assert inits[0] != inits[1]

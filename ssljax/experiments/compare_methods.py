@@ -6,6 +6,10 @@
   # One fair sweep of each method's key coefficient, on a validation split:
   python -m ssljax.experiments.compare_methods --workdir=/tmp/sweep \
       --split=validation --sweep
+  # SAG-VICReg's pairing and MAE's recipe: their GRIDS, on validation too:
+  python -m ssljax.experiments.compare_methods --workdir=/tmp/sweep_sag \
+      --split=validation --sweep --methods=vicreg,sag_vicreg,mae \
+      --factors=0.1,1,10 --datasets=hierarchical_shapes
   # The tuned table: each method at its best validation value, on test:
   python -m ssljax.experiments.compare_methods --workdir=/tmp/tuned \
       --seeds=0,1,2 --tuned_from=/tmp/sweep/results.json
@@ -14,8 +18,10 @@ Trains configs/compare_cpu.py:METHOD,DATASET (cfg.seed = the seed, which
 also sets the data order and augmentations) for every cell in
 WORKDIR/DATASET/CELL/seedS (resuming finished or interrupted runs),
 evaluates the final checkpoint (linear probe, kNN k=20 and 200, NCC on the
-representation) and the random initialization once per dataset and seed
-(the encoder's init is the same for every method at a seed), and writes
+representation) and the random initialization once per dataset, seed and
+encoder (cfg.model: every ResNet method starts from the same init at a
+seed; a ViT, or other patches, from its own, "random_init:CELL", named in
+each run's "init"), and writes
 WORKDIR/results.json ({"runs": {"DS/CELL/seedS": metrics}, "summary":
 {DS: {CELL: {column: {"mean", "std", "n"}}}}}, std over seeds with
 ddof = 1) and WORKDIR/results.md (mean ± std tables, the minutes each
@@ -28,9 +34,15 @@ hyperparameters are chosen there, never on the test split. --sweep runs
 each method over one coefficient (DEFAULTS), at the same factors of its
 published default for every method (--factors, default 0.1, 0.3, 1, 3,
 10; for BYOL's EMA base, of 1 − base), so no method gets a finer search
-than another. --tuned_from reads such a sweep's results.json and runs each method
-at the value with the best mean validation linear-probe accuracy.
+than another. SAG-VICReg's pairing (α, walk length; nothing published)
+and MAE's recipe (patch, decoder depth, mask ratio) have several knobs, so
+their sweeps are GRIDS' cells instead: 3 each, as many as the coarse grid
+--factors=0.1,1,10 gives a one-coefficient method.
+--tuned_from reads such a sweep's results.json and runs each method at the
+setting with the best mean validation linear-probe accuracy.
 """
+
+import ast
 
 import json
 import time
@@ -71,6 +83,35 @@ def sweep_values(method, factors=FACTORS):
 
 
 SWEEP = {m: sweep_values(m) for m in DEFAULTS}
+# Methods swept over a fixed set of settings. SAG-VICReg: its default
+# (α = 0.5, 3-step walk) and one step along each knob towards fewer
+# cross-class partners (the logged partners of the comparison share the
+# anchor's fine class 6–22% of the time): α = 0.1, and a 1-step walk
+# (direct kNN neighbours).
+GRIDS = {"sag_vicreg": ({"pairing.weight": 0.5, "pairing.steps": 3},
+                        {"pairing.weight": 0.1, "pairing.steps": 3},
+                        {"pairing.weight": 0.5, "pairing.steps": 1}),
+         # MAE: one step from configs/compare_cpu.py's recipe (patch 4,
+         # mask 0.75, decoder depth 2) along each knob, cheapest first:
+         # coarser patches, the deeper decoder that MAE's ablation finds
+         # best for linear probing, less masking (towards the AE, which
+         # beats its init at this budget).
+         "mae": ({"model.patch_size": 8},
+                 {"mae.decoder_depth": 4},
+                 {"mae.mask_ratio": 0.5})}
+
+
+def cell_name(method, setting):
+  """"sag_vicreg/pairing.weight=0.1,pairing.steps=3" for {key: value}."""
+  return f"{method}/" + ",".join(f"{k}={v:g}" for k, v in setting.items())
+
+
+def parse_cell(cell):
+  """cell_name's inverse: (method, {key: value}); values are Python
+  literals again (3 stays an int, as an int config field needs)."""
+  method, setting = cell.split("/", 1)
+  return method, {k: ast.literal_eval(v) for k, v in
+                  (item.split("=") for item in setting.split(","))}
 
 
 def _define_flags():
@@ -102,24 +143,26 @@ def get_config(arg):
 
 def cells(methods, sweep=False, tuned=None, factors=FACTORS):
   """[(cell name, method, {config key: value})]: the default of each method,
-  or its sweep at `factors` (methods without a sweep keep their default),
-  or the `tuned` {method: (key, value)}."""
+  or its sweep (at `factors`, or GRIDS' settings; methods without a sweep
+  keep their default), or the `tuned` {method: {key: value}}."""
   out = []
   for m in methods:
     if sweep and m in DEFAULTS:
       key, values = sweep_values(m, factors)
-      out += [(f"{m}/{key}={v:g}", m, {key: v}) for v in values]
+      out += [(cell_name(m, {key: v}), m, {key: v}) for v in values]
+    elif sweep and m in GRIDS:
+      out += [(cell_name(m, s), m, dict(s)) for s in GRIDS[m]]
     elif tuned and m in tuned:
-      key, v = tuned[m]
-      out.append((f"{m}/{key}={v:g}", m, {key: v}))
+      out.append((cell_name(m, tuned[m]), m, dict(tuned[m])))
     else:
       out.append((m, m, {}))
   return out
 
 
 def best_values(sweep_results, dataset):
-  """{method: (key, value)} with the best mean validation linear accuracy
-  of a --sweep run on `dataset` (ties: the first value in SWEEP's order)."""
+  """{method: {key: value}}, the setting with the best mean validation
+  linear accuracy of a --sweep run on `dataset` (ties: the first in the
+  sweep's order)."""
   if sweep_results.get("split") != "validation":
     raise ValueError("--tuned_from must be a --split=validation --sweep run "
                      "(choosing on the test split would tune on the test "
@@ -128,12 +171,11 @@ def best_values(sweep_results, dataset):
   for cell, cols in sweep_results["summary"].get(dataset, {}).items():
     if "=" not in cell:
       continue
-    method, setting = cell.split("/", 1)
-    key, value = setting.split("=")
+    method, setting = parse_cell(cell)
     acc = cols["linear"]["mean"]
     if method not in best or acc > best[method][0]:
-      best[method] = (acc, key, float(value))
-  return {m: (k, v) for m, (_, k, v) in best.items()}
+      best[method] = (acc, setting)
+  return {m: setting for m, (_, setting) in best.items()}
 
 
 def configure(method, dataset, seed, overrides, split, data_dir=None):
@@ -195,18 +237,24 @@ def run_all(workdir, datasets, methods, seeds=(0,), split="test",
   for ds in datasets:
     tuned = best_values(sweep_results, ds) if sweep_results else None
     for seed in seeds:
-      for i, (cell, method, overrides) in enumerate(
-          cells(methods, sweep, tuned, factors)):
+      encoders = {}  # cfg.model -> its random init's name
+      for cell, method, overrides in cells(methods, sweep, tuned, factors):
         cfg = configure(method, ds, int(seed), overrides, split, data_dir)
         wd = str(root / ds / cell.replace("/", "_") / f"seed{seed}")
         t = time.perf_counter()
         train.train_and_evaluate(cfg, wd)
         minutes = (time.perf_counter() - t) / 60
-        if i == 0:
-          out["runs"][f"{ds}/random_init/seed{seed}"] = \
+        # Every encoder's own init (the first one's is "random_init"):
+        # a ViT cell, or one with other patches, starts elsewhere.
+        encoder = json.dumps(cfg.model.to_dict(), sort_keys=True)
+        if encoder not in encoders:
+          encoders[encoder] = "random_init" + (f":{cell}" if encoders
+                                               else "")
+          out["runs"][f"{ds}/{encoders[encoder]}/seed{seed}"] = \
               eval_main.evaluate(wd, 0)[0]
         r, _ = eval_main.evaluate(wd)
         r["train_minutes"] = minutes
+        r["init"] = encoders[encoder]  # the init this cell is read against
         out["runs"][f"{ds}/{cell}/seed{seed}"] = r
         print(f"{ds} {cell} seed {seed}: " + ", ".join(
             f"{name} {r[key]:.4f}" for name, key in COLUMNS), flush=True)
