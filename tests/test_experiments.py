@@ -186,12 +186,12 @@ def test_budget_runs_checkpoint_every_multiple_and_tables_by_budget():
   assert budget.multiples(4) == [1, 2, 4] and budget.multiples(1) == [1]
   with pytest.raises(ValueError, match="power of two"):
     budget.multiples(3)
-  assert budget.parse_overrides(["optimizer.name=lars",
+  assert experiments.parse_overrides(["optimizer.name=lars",
                                  "optimizer.base_lr=0.3"]) == {
                                      "optimizer.name": "lars",
                                      "optimizer.base_lr": 0.3}
   with pytest.raises(ValueError, match="KEY=VALUE"):
-    budget.parse_overrides(["optimizer.name"])
+    experiments.parse_overrides(["optimizer.name"])
   cfg = budget.run_config("byol", "hierarchical_shapes/32_small", 1, 4,
                           {"optimizer.name": "lars"}, 390)
   # One schedule over 4×; a kept checkpoint at 0, 1×, 2×, 3×, 4×.
@@ -262,7 +262,8 @@ def test_compare_methods_seeds_and_validation_split(data_dir, tmp_path,
   monkeypatch.setattr(compare_methods, "get_config", tiny)
   out = compare_methods.run_all(str(tmp_path), ["hierarchical_shapes/32_small"],
                                 ["vicreg"], seeds=["0", "1"],
-                                split="validation", data_dir=data_dir)
+                                split="validation", data_dir=data_dir,
+                                common={"optimizer.weight_decay": 0.0})
   ds = "hierarchical_shapes/32_small"
   assert sorted(out["runs"]) == [f"{ds}/{c}/seed{s}" for c in
                                  ("random_init", "vicreg") for s in (0, 1)]
@@ -276,10 +277,12 @@ def test_compare_methods_seeds_and_validation_split(data_dir, tmp_path,
   # Probes scored on the last 20% of train (200 images of 1,000).
   cfg = json.load(open(tmp_path / ds / "vicreg" / "seed0" / "config.json"))
   assert cfg["data"]["eval_split"] == "train[80%:]"
+  assert cfg["optimizer"]["weight_decay"] == 0.0  # --set, in every cell
   written = json.load(open(tmp_path / "results.json"))
   assert written["split"] == "validation" and written["summary"] == json.loads(
       json.dumps(out["summary"]))
   assert "| vicreg | 2 |" in (tmp_path / "results.md").read_text()
+  assert written["set"] == {"optimizer.weight_decay": 0.0}
 
 
 def test_compare_methods_reads_each_encoder_against_its_own_init(

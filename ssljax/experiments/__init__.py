@@ -28,6 +28,7 @@ defines its absl flags only when run, so any of them can be imported
 beside the others (tests, notebooks) without a flag clash.
 """
 
+import ast
 import importlib.util
 import os
 
@@ -57,3 +58,17 @@ def load_config(name, arg=None):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def parse_overrides(items):
+  """["a.b=1e-3", "c=lars"] -> {"a.b": 0.001, "c": "lars"}."""
+  out = {}
+  for item in items:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+      raise ValueError(f"--set item {item!r} is not KEY=VALUE.")
+    try:
+      out[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      out[key] = value
+  return out

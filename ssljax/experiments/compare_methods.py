@@ -10,6 +10,8 @@
   python -m ssljax.experiments.compare_methods --workdir=/tmp/sweep_sag \
       --split=validation --sweep --methods=vicreg,sag_vicreg,mae \
       --factors=0.1,1,10 --datasets=hierarchical_shapes
+  # Any of these with another recipe for every cell (here LARS):
+  #   --set=optimizer.name=lars,optimizer.base_lr=0.3,...
   # The tuned table: each method at its best validation value, on test:
   python -m ssljax.experiments.compare_methods --workdir=/tmp/tuned \
       --seeds=0,1,2 --tuned_from=/tmp/sweep/results.json
@@ -133,6 +135,8 @@ def _define_flags():
                     "method).")
   flags.DEFINE_string("tuned_from", None, "A --sweep run's results.json: "
                       "run each method at its best validation value.")
+  flags.DEFINE_list("set", [], "Dotted config overrides KEY=VALUE applied "
+                    "to every cell before its own (e.g. optimizer.name=lars).")
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
   flags.mark_flag_as_required("workdir")
 
@@ -178,12 +182,15 @@ def best_values(sweep_results, dataset):
   return {m: setting for m, (_, setting) in best.items()}
 
 
-def configure(method, dataset, seed, overrides, split, data_dir=None):
+def configure(method, dataset, seed, overrides, split, data_dir=None,
+              common=None):
+  """The cell's config: `common` (--set, every cell) then its overrides."""
   cfg = get_config(f"{method},{dataset}")
   cfg.seed = seed
   cfg.data.data_dir = data_dir
   cfg.data.train_split, cfg.data.eval_split = SPLITS[split]
-  cfg.update_from_flattened_dict(overrides)  # type-checked, dotted keys
+  for o in (common or {}), overrides:
+    cfg.update_from_flattened_dict(o)  # type-checked, dotted keys
   return cfg
 
 
@@ -209,9 +216,10 @@ def summarize(runs, datasets):
   return out
 
 
-def markdown(summary, split):
+def markdown(summary, split, common=None):
   lines = [f"(probes scored on the {split} split; mean ± std over seeds, "
-           "n = seeds)"]
+           "n = seeds" + (f"; every cell with {common}" if common else "")
+           + ")"]
   for ds, by_cell in summary.items():
     lines += [f"\n{ds}\n", "| cell | n | " + " | ".join(
         n for n, _ in COLUMNS) + " | train min |",
@@ -229,17 +237,19 @@ def markdown(summary, split):
 
 
 def run_all(workdir, datasets, methods, seeds=(0,), split="test",
-            sweep=False, tuned_from=None, data_dir=None, factors=FACTORS):
+            sweep=False, tuned_from=None, data_dir=None, factors=FACTORS,
+            common=None):
   root = epath.Path(workdir)
   sweep_results = json.loads(epath.Path(tuned_from).read_text()) \
       if tuned_from else None
-  out = {"split": split, "runs": {}}
+  out = {"split": split, "set": common or {}, "runs": {}}
   for ds in datasets:
     tuned = best_values(sweep_results, ds) if sweep_results else None
     for seed in seeds:
       encoders = {}  # cfg.model -> its random init's name
       for cell, method, overrides in cells(methods, sweep, tuned, factors):
-        cfg = configure(method, ds, int(seed), overrides, split, data_dir)
+        cfg = configure(method, ds, int(seed), overrides, split, data_dir,
+                        common)
         wd = str(root / ds / cell.replace("/", "_") / f"seed{seed}")
         t = time.perf_counter()
         train.train_and_evaluate(cfg, wd)
@@ -261,7 +271,7 @@ def run_all(workdir, datasets, methods, seeds=(0,), split="test",
         out["summary"] = summarize(out["runs"], datasets)
         for name, content in (("results.json", json.dumps(out, indent=1)),
                               ("results.md", markdown(out["summary"],
-                                                      split))):
+                                                      split, common))):
           files.write_atomic(root / name, content)
   return out
 
@@ -273,10 +283,14 @@ def main(argv):
   if FLAGS.sweep and FLAGS.split != "validation":
     raise app.UsageError("--sweep chooses hyperparameters: run it with "
                          "--split=validation, never on the test split.")
+  try:
+    common = experiments.parse_overrides(FLAGS.set)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   out = run_all(FLAGS.workdir, FLAGS.datasets, FLAGS.methods, FLAGS.seeds,
                 FLAGS.split, FLAGS.sweep, FLAGS.tuned_from, FLAGS.data_dir,
-                [float(f) for f in FLAGS.factors])
-  print(markdown(out["summary"], FLAGS.split))
+                [float(f) for f in FLAGS.factors], common)
+  print(markdown(out["summary"], FLAGS.split, common))
 
 
 if __name__ == "__main__":
