@@ -226,7 +226,8 @@ def test_compare_methods_cells_and_tuning_choose_on_validation_only():
       "mveb/loss.lambd=0.01": {"linear": {"mean": 0.5}},
       "mveb/loss.lambd=0.1": {"linear": {"mean": 0.7}},
       "mveb/loss.lambd=0.03": {"linear": {"mean": 0.6}},
-      "ae": {"linear": {"mean": 0.9}}}}}
+      "ae": {"linear": {"mean": 0.9}},
+      "random_init:mae/model.patch_size=8": {"linear": {"mean": 0.95}}}}}
   assert compare_methods.best_values(sweep, "ds") == {
       "mveb": {"loss.lambd": 0.1}}
   with pytest.raises(ValueError, match="test set"):

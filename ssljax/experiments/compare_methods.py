@@ -45,7 +45,6 @@ setting with the best mean validation linear-probe accuracy.
 """
 
 import ast
-
 import json
 import time
 
@@ -173,8 +172,8 @@ def best_values(sweep_results, dataset):
                      f"set); got split {sweep_results.get('split')!r}.")
   best = {}
   for cell, cols in sweep_results["summary"].get(dataset, {}).items():
-    if "=" not in cell:
-      continue
+    if "=" not in cell or cell.startswith("random_init"):
+      continue  # a default, or the init of a cell's own encoder
     method, setting = parse_cell(cell)
     acc = cols["linear"]["mean"]
     if method not in best or acc > best[method][0]:
