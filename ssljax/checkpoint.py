@@ -33,13 +33,15 @@ import orbax.checkpoint as ocp
 
 from ssljax import files
 
-# Fields that change how fast a run goes or how it reports, never its result:
-# they may differ between a checkpoint and the run resuming it.
+# Fields that change how fast a run goes, how it reports or where it saves,
+# never its result: they may differ between a checkpoint and the run resuming
+# it (checkpoint.every: an interrupted run resumes bit-identically, so the
+# steps saved along the way do not change the weights; tests/test_train.py).
 NON_SEMANTIC = ("stop_after_steps", "progress", "log_every", "eval_every",
                 "mesh.fsdp",
                 "data.worker_count", "data.num_threads", "data.data_dir",
-                "data.cache",
-                "checkpoint.keep", "summary_eval", "eval.periodic",
+                "data.cache", "checkpoint.every", "checkpoint.keep",
+                "summary_eval", "eval.periodic",
                 "eval.cli", "eval.random_seed", "eval.coarse_label_keys")
 
 

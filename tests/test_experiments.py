@@ -145,10 +145,17 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
   args = [f"--workdir={tmp_path}", f"--data_dir={data_dir}",
           "--dataset=hierarchical_shapes/32_small", "--seeds=0",
           "--methods=sag_vicreg", "--unseen_methods=sag_vicreg",
-          "--train_steps=2", "--batch_size=32"]
+          "--train_steps=2", "--batch_size=32",
+          "--set=optimizer.weight_decay=0.01,optimizer.name=lars"]
   _run("sag_vicreg", *args, env=env)
   out = json.load(open(tmp_path / "results.json"))
   assert out["setup"]["holdout_classes"] == [2, 5]
+  assert out["setup"]["set"] == {"optimizer.weight_decay": 0.01,
+                                 "optimizer.name": "lars"}
+  for group in ("full", "unseen"):  # --set reaches every run
+    run_cfg = json.load(open(tmp_path / "runs" / group / "sag_vicreg"
+                             / "seed0" / "config.json"))["optimizer"]
+    assert (run_cfg["weight_decay"], run_cfg["name"]) == (0.01, "lars")
   assert set(out["runs"]) == {
       "full/sag_vicreg/seed0", "full/random_init/seed0",
       "unseen/sag_vicreg/seed0", "unseen/random_init/seed0"}
@@ -192,6 +199,18 @@ def test_budget_runs_checkpoint_every_multiple_and_tables_by_budget():
                                      "optimizer.base_lr": 0.3}
   with pytest.raises(ValueError, match="KEY=VALUE"):
     experiments.parse_overrides(["optimizer.name"])
+  # A misspelt key is refused with the valid names (an unlocked ConfigDict
+  # would add it and train the default recipe); a wrong type too.
+  with pytest.raises(ValueError, match=r"optimizer has no field 'nme'.*"
+                     r"'trust_coefficient'"):
+    budget.run_config("byol", "hierarchical_shapes", 0, 1,
+                      {"optimizer.nme": 0.1}, 390)
+  with pytest.raises(ValueError, match="the config has no field 'optimiser'"):
+    compare_methods.configure("vicreg", "hierarchical_shapes", 0, {},
+                              "test", common={"optimiser.name": "lars"})
+  with pytest.raises(TypeError):
+    budget.run_config("byol", "hierarchical_shapes", 0, 1,
+                      {"optimizer.base_lr": "fast"}, 390)
   cfg = budget.run_config("byol", "hierarchical_shapes/32_small", 1, 4,
                           {"optimizer.name": "lars"}, 390)
   # One schedule over 4×; a kept checkpoint at 0, 1×, 2×, 3×, 4×.

@@ -72,3 +72,20 @@ def parse_overrides(items):
     except (ValueError, SyntaxError):
       out[key] = value
   return out
+
+
+def apply_overrides(cfg, overrides):
+  """Sets {"a.b": value} on `cfg` (type-checked by ml_collections), refusing
+  a key the config does not have: an unlocked ConfigDict would silently add
+  it, and a misspelt --set would train the default recipe under its name."""
+  for key in overrides:
+    node, path = cfg, []
+    for part in key.split("."):
+      if not hasattr(node, "keys") or part not in node:
+        fields = sorted(node.keys()) if hasattr(node, "keys") else []
+        where = ".".join(path) or "the config"
+        raise ValueError(f"{key!r}: {where} has no field {part!r}"
+                       + (f"; its fields: {fields}" if fields else "") + ".")
+      node, path = node[part], path + [part]
+  cfg.update_from_flattened_dict(overrides)
+  return cfg

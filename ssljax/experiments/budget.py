@@ -101,7 +101,7 @@ def run_config(method, dataset, seed, factor, overrides, base_steps,
   cfg.seed = seed
   cfg.data.dataset = dataset  # may name a builder config: NAME/CONFIG
   cfg.data.data_dir = data_dir
-  cfg.update_from_flattened_dict(overrides)  # type-checked, dotted keys
+  experiments.apply_overrides(cfg, overrides)
   cfg.num_steps = factor * base_steps
   cfg.checkpoint.every = base_steps
   cfg.checkpoint.keep = factor + 2
@@ -176,7 +176,10 @@ def main(argv):
   try:
     overrides = experiments.parse_overrides(FLAGS.set)
     ms = multiples(FLAGS.factor)
-  except ValueError as e:
+    for m in FLAGS.methods:  # a bad --set fails here, before any training
+      experiments.apply_overrides(experiments.load_config(
+          "compare_cpu", f"{m},{FLAGS.dataset.split('/')[0]}"), overrides)
+  except (ValueError, KeyError, TypeError) as e:
     raise app.UsageError(str(e)) from e
   out = epath.Path(FLAGS.workdir)
   probe = experiments.load_config(

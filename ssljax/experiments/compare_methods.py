@@ -189,7 +189,7 @@ def configure(method, dataset, seed, overrides, split, data_dir=None,
   cfg.data.data_dir = data_dir
   cfg.data.train_split, cfg.data.eval_split = SPLITS[split]
   for o in (common or {}), overrides:
-    cfg.update_from_flattened_dict(o)  # type-checked, dotted keys
+    experiments.apply_overrides(cfg, o)
   return cfg
 
 
@@ -284,7 +284,10 @@ def main(argv):
                          "--split=validation, never on the test split.")
   try:
     common = experiments.parse_overrides(FLAGS.set)
-  except ValueError as e:
+    for ds in FLAGS.datasets:  # a bad --set fails here, before any training
+      for _, method, overrides in cells(FLAGS.methods, FLAGS.sweep):
+        configure(method, ds, 0, overrides, FLAGS.split, common=common)
+  except (ValueError, KeyError, TypeError) as e:
     raise app.UsageError(str(e)) from e
   out = run_all(FLAGS.workdir, FLAGS.datasets, FLAGS.methods, FLAGS.seeds,
                 FLAGS.split, FLAGS.sweep, FLAGS.tuned_from, FLAGS.data_dir,

@@ -164,7 +164,7 @@ def run_config(run, dataset):
   cfg = experiments.load_config("compare_cpu",
                                 f"{method},{dataset.split('/')[0]}")
   cfg.data.dataset = dataset
-  cfg.update_from_flattened_dict(overrides)
+  experiments.apply_overrides(cfg, overrides)
   cfg.data.data_dir = FLAGS.data_dir
   if FLAGS.batch_size:
     cfg.batch_size = FLAGS.batch_size

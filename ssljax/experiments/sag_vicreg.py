@@ -4,6 +4,9 @@
   python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg --seeds=0 \
       --methods=vicreg,sag_vicreg --unseen_methods=   # a subset
   python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_vicreg --replot
+  python -m ssljax.experiments.sag_vicreg --workdir=/tmp/sag_lars \
+      --set=optimizer.name=lars,optimizer.base_lr=0.3,optimizer.momentum=0.9,\
+optimizer.trust_coefficient=0.02,optimizer.weight_decay=1e-4  # one recipe
 
 Every run is configs/compare_cpu.py:METHOD,hierarchical_shapes (10 epochs =
 390 steps at batch 256 on the 10k train images; width-8 ResNet-18, the same
@@ -136,6 +139,9 @@ def _define_flags():
   flags.DEFINE_integer("train_steps", None, "Override the runs' length (for "
                        "smoke tests; default: the config's 10 epochs).")
   flags.DEFINE_integer("batch_size", None, "Override the runs' batch size.")
+  flags.DEFINE_list("set", [], "Dotted config overrides KEY=VALUE applied "
+                    "to every run (one recipe change for all methods, e.g. "
+                    "the optimizer); recorded in the setup.")
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
   flags.DEFINE_bool("replot", False, "Only rewrite results.md and the "
                     "figures from results.json.")
@@ -190,13 +196,18 @@ def compare_cpu(method, dataset):
 
 def setup_of():
   """What the runs depend on: a resumed workdir must match it."""
-  return {"dataset": FLAGS.dataset, "train_steps": FLAGS.train_steps,
-          "batch_size": FLAGS.batch_size, "holdout_key": FLAGS.holdout_key,
-          "holdout_classes": [int(c) for c in FLAGS.holdout_classes]}
+  setup = {"dataset": FLAGS.dataset, "train_steps": FLAGS.train_steps,
+           "batch_size": FLAGS.batch_size, "holdout_key": FLAGS.holdout_key,
+           "holdout_classes": [int(c) for c in FLAGS.holdout_classes]}
+  common = experiments.parse_overrides(FLAGS.set)
+  if common:  # absent when empty: workdirs written before --set resume
+    setup["set"] = common
+  return setup
 
 
 def run_config(method, seed, group, num_train):
   cfg = compare_cpu(method, FLAGS.dataset)
+  experiments.apply_overrides(cfg, experiments.parse_overrides(FLAGS.set))
   cfg.seed = seed
   cfg.data.dataset = FLAGS.dataset
   cfg.data.data_dir = FLAGS.data_dir
@@ -317,7 +328,9 @@ def markdown(results):
       "# SAG-VICReg vs VICReg: global semantics", "",
       f"`python -m ssljax.experiments.sag_vicreg --workdir=...`; dataset "
       f"{s['dataset']}, configs/compare_cpu.py, {steps} steps, batch "
-      f"{s['batch_size'] or 256}; mean ± std over seeds (n in the last "
+      f"{s['batch_size'] or 256}"
+      + (f", every run with {s['set']}" if s.get("set") else "")
+      + "; mean ± std over seeds (n in the last "
       f"column). Unseen: pretrained without {s['holdout_key']} classes "
       f"{s['holdout_classes']}, scored on those classes alone."]
   for group in ("full", "unseen"):
@@ -523,7 +536,13 @@ def main(argv):
   if FLAGS.replot and not results:
     raise app.UsageError(f"--replot: no {path}.")
   if not FLAGS.replot:
-    setup = setup_of()
+    try:
+      setup = setup_of()
+      for m in set(FLAGS.methods + FLAGS.unseen_methods):  # before training
+        experiments.apply_overrides(compare_cpu(m, FLAGS.dataset),
+                                    setup.get("set", {}))
+    except (ValueError, KeyError, TypeError) as e:
+      raise app.UsageError(f"--set: {e}") from e
     if results.get("setup", setup) != setup:
       raise app.UsageError(
           f"{path} was written with {results['setup']}, not {setup}: use "
