@@ -32,6 +32,11 @@ def base_config(method="vicreg"):
       local_size=96, local_scale=(0.05, 0.4), crop_fraction=0.875,
       mean=augment.IMAGENET_MEAN, std=augment.IMAGENET_STD,
       worker_count=0, num_threads=4,
+      # Seed of the input stream: example order, crops and the on-device
+      # augmentations' draws. None: cfg.seed, which then seeds everything;
+      # set, cfg.seed keeps the init and the method's own draws, so an
+      # experiment can vary the init and the data order separately.
+      seed=ml_collections.FieldReference(None, field_type=int),
       # Classes (of label key holdout_key) pretraining never sees; the
       # "unseen" evaluation scores them alone (generalization to new
       # classes). holdout_key="coarse_label" holds out whole branches.

@@ -217,6 +217,13 @@ def _finite(*trees):
   return jnp.isfinite(jnp.sqrt(total))
 
 
+def data_seed(cfg):
+  """Seed of the input pipeline (order and crops): data.seed, else
+  cfg.seed."""
+  seed = cfg.data.get("seed")
+  return cfg.seed if seed is None else seed
+
+
 def label_keys(cfg):
   """The label fields train batches carry: the pipeline's defaults, the
   probe's data.label_key and eval.coarse_label_keys (for the pair
@@ -226,11 +233,22 @@ def label_keys(cfg):
       + monitor.eval_config(cfg)["coarse_label_keys"]))
 
 
+def augment_key(cfg, state):
+  """The step's augmentation key: from state.rng (cfg.seed) unless
+  data.seed is set, then from data.seed, derived as state.rng is, so
+  data.seed == seed gives the default run bit for bit."""
+  if cfg.data.get("seed") is None:
+    rng = state.rng
+  else:
+    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.data.seed), 2)
+  return jax.random.fold_in(rng, state.step)
+
+
 def train_step(s, state, batch):
   cfg = s.cfg
   key = jax.random.fold_in(state.rng, state.step)
   views = augment.augment_views(
-      jax.random.fold_in(key, 0), batch, s.specs, cfg.data.mean,
+      jax.random.fold_in(augment_key(cfg, state), 0), batch, s.specs, cfg.data.mean,
       cfg.data.std, s.dtype)
 
   def loss_fn(params):
@@ -401,7 +419,7 @@ def _train(cfg, workdir, override_config, guard, lock):
         f"{cfg.num_epochs}); raise num_epochs or set num_steps.")
   it = pipeline.train_iterator(
       pretrain_src, global_batch=cfg.batch_size,
-      crops=pipeline.crops_from_config(d), seed=cfg.seed,
+      crops=pipeline.crops_from_config(d), seed=data_seed(cfg),
       label_keys=label_keys(cfg), worker_count=d.worker_count,
       num_threads=d.num_threads, clusters=clustered.from_config(d))
   mngr = checkpoint.manager(workdir, cfg.checkpoint)

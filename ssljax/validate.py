@@ -243,6 +243,10 @@ def check(cfg, *, num_devices=1, num_processes=1):
     if not 0 < lo <= hi <= 1:
       problems.append(f"{field} = ({lo}, {hi}): need 0 < low ≤ high ≤ 1 "
                       "(fractions of the image area).")
+  for field, value in (("seed", cfg.get("seed")),
+                       ("data.seed", cfg.data.get("seed"))):
+    if value is not None and value < 0:  # grain and PRNGKey want ≥ 0
+      problems.append(f"{field} = {value}: must be an integer ≥ 0.")
   if cfg.optimizer.get("bias_lr_scale", 1.0) < 0:
     problems.append(f"optimizer.bias_lr_scale = "
                     f"{cfg.optimizer.bias_lr_scale}: must be ≥ 0.")

@@ -144,6 +144,7 @@ def test_help_lists_ssljax_s_own_flags_and_exits_0(capsys):
      "model.num_heads = 0: a network size"),
     ({"optimizer.momentum": 1.0},
      "optimizer.momentum = 1.0: must be in [0, 1)"),
+    ({"data.seed": -1}, "data.seed = -1: must be an integer ≥ 0"),
     ({"model": {"name": "vit_tiny", "patch_size": 4, "drop_path": 0.1}},
      "model.drop_path = 0.1: stochastic depth is wired for dino, downstream "
      "only"),
