@@ -168,14 +168,13 @@ def init_state(s, seed):
 
 
 def _init(s, seed):
-  key = jax.random.PRNGKey(seed)
   variables = methods.init_variables(
       s.net, methods.sample_views(s.cfg.data), s.num_classes, seed)
   params, stats = variables["params"], variables["batch_stats"]
   net_params, _ = methods.split_probe(params)
   return TrainState(
       step=jnp.int32(0), params=params, batch_stats=stats,
-      opt_state=s.tx.init(params), rng=jax.random.fold_in(key, 2),
+      opt_state=s.tx.init(params), rng=_run_rng(seed),
       method_state=s.objective.init_state(
           {"params": net_params, "batch_stats": stats}),
       num_skipped=jnp.int32(0), first_nonfinite=jnp.int32(-1))
@@ -233,23 +232,24 @@ def label_keys(cfg):
       + monitor.eval_config(cfg)["coarse_label_keys"]))
 
 
+def _run_rng(seed):
+  """TrainState.rng of a run seeded `seed`: what its draws derive from."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 2)
+
+
 def augment_key(cfg, state):
-  """The step's augmentation key: from state.rng (cfg.seed) unless
-  data.seed is set, then from data.seed, derived as state.rng is, so
-  data.seed == seed gives the default run bit for bit."""
-  if cfg.data.get("seed") is None:
-    rng = state.rng
-  else:
-    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.data.seed), 2)
-  return jax.random.fold_in(rng, state.step)
+  """The step's augmentation key, from data_seed(cfg) as state.rng is from
+  cfg.seed: with data.seed unset (or equal to seed) it is the key the
+  default run uses."""
+  return jax.random.fold_in(_run_rng(data_seed(cfg)), state.step)
 
 
 def train_step(s, state, batch):
   cfg = s.cfg
   key = jax.random.fold_in(state.rng, state.step)
   views = augment.augment_views(
-      jax.random.fold_in(augment_key(cfg, state), 0), batch, s.specs, cfg.data.mean,
-      cfg.data.std, s.dtype)
+      jax.random.fold_in(augment_key(cfg, state), 0), batch, s.specs,
+      cfg.data.mean, cfg.data.std, s.dtype)
 
   def loss_fn(params):
     net_params, probe_params = methods.split_probe(params)
