@@ -258,7 +258,8 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "downstream.mixup_alpha": 0.0,
                   "downstream.cutmix_alpha": 0.0,
                   "downstream.mix_switch_prob": 0.5,
-                  "downstream.mix_prob": 1.0}
+                  "downstream.mix_prob": 1.0,
+                  "data.seed": None, "encoder_seed": None}
 
 
 def config_diff(old, new):

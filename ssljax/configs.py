@@ -21,6 +21,11 @@ from ssljax.data import augment
 def base_config(method="vicreg"):
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # Seed of the encoder's init alone (params and batch stats under
+  # "encoder"). None: cfg.seed. Set, the encoder is the one a run seeded
+  # encoder_seed starts from and the heads stay cfg.seed's, so an
+  # experiment can tell which part of an init matters.
+  c.encoder_seed = ml_collections.FieldReference(None, field_type=int)
   c.method = method
   c.update(methods.get(method).default_config())
   c.model = ml_collections.ConfigDict(dict(name="resnet50", dtype="float32"))

@@ -169,7 +169,8 @@ def init_state(s, seed):
 
 def _init(s, seed):
   variables = methods.init_variables(
-      s.net, methods.sample_views(s.cfg.data), s.num_classes, seed)
+      s.net, methods.sample_views(s.cfg.data), s.num_classes, seed,
+      s.cfg.get("encoder_seed"))
   params, stats = variables["params"], variables["batch_stats"]
   net_params, _ = methods.split_probe(params)
   return TrainState(

@@ -244,6 +244,7 @@ def check(cfg, *, num_devices=1, num_processes=1):
       problems.append(f"{field} = ({lo}, {hi}): need 0 < low ≤ high ≤ 1 "
                       "(fractions of the image area).")
   for field, value in (("seed", cfg.get("seed")),
+                       ("encoder_seed", cfg.get("encoder_seed")),
                        ("data.seed", cfg.data.get("seed"))):
     if value is not None and value < 0:  # grain and PRNGKey want ≥ 0
       problems.append(f"{field} = {value}: must be an integer ≥ 0.")

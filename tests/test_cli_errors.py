@@ -145,6 +145,7 @@ def test_help_lists_ssljax_s_own_flags_and_exits_0(capsys):
     ({"optimizer.momentum": 1.0},
      "optimizer.momentum = 1.0: must be in [0, 1)"),
     ({"data.seed": -1}, "data.seed = -1: must be an integer ≥ 0"),
+    ({"encoder_seed": -2}, "encoder_seed = -2: must be an integer ≥ 0"),
     ({"model": {"name": "vit_tiny", "patch_size": 4, "drop_path": 0.1}},
      "model.drop_path = 0.1: stochastic depth is wired for dino, downstream "
      "only"),

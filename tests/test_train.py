@@ -141,6 +141,47 @@ def test_data_seed_varies_the_data_and_not_the_init(data_dir, tmp_path):
       jax.tree.leaves(st0.params), jax.tree.leaves(st1.params)))
 
 
+def test_encoder_seed_takes_the_encoder_alone(data_dir):
+  # seed 1 with encoder_seed 0: seed 0's encoder (params and BN stats) bit
+  # for bit, seed 1's projector, predictor and probe; BYOL's EMA target is
+  # a copy of that mixed online network.
+  get = lambda st: jax.device_get((st.params, st.batch_stats,
+                                   st.method_state["ema"]))
+  cfgs = {name: _method_config(data_dir, "byol", seed=seed,
+                               encoder_seed=enc)
+          for name, seed, enc in (("s0", 0, None), ("s1", 1, None),
+                                  ("mix", 1, 0), ("same", 1, 1))}
+  st = {n: get(train.init_state(train.setup(c, 1000, 24), c.seed))
+        for n, c in cfgs.items()}
+  for a, b in zip(jax.tree.leaves(st["same"]), jax.tree.leaves(st["s1"])):
+    np.testing.assert_array_equal(a, b)
+  (p0, b0, _), (p1, _, _), (pm, bm, em) = st["s0"], st["s1"], st["mix"]
+  assert set(pm) == set(p1) and "encoder" in pm and len(pm) > 2
+  for name in pm:
+    want = p0 if name == "encoder" else p1
+    for a, b in zip(jax.tree.leaves(pm[name]), jax.tree.leaves(want[name])):
+      np.testing.assert_array_equal(a, b)
+  assert not all(np.array_equal(a, b) for a, b in zip(
+      jax.tree.leaves(p0["encoder"]), jax.tree.leaves(p1["encoder"])))
+  for a, b in zip(jax.tree.leaves(bm["encoder"]),
+                  jax.tree.leaves(b0["encoder"])):
+    np.testing.assert_array_equal(a, b)
+  online = {k: v for k, v in pm.items() if k in em["params"]}
+  for a, b in zip(jax.tree.leaves(em["params"]), jax.tree.leaves(online)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_workdirs_from_before_the_seed_fields_resume(data_dir):
+  # A config.json written before data.seed and encoder_seed existed ran as
+  # if both were unset: resuming it is no config change.
+  new = helpers.tiny_config(data_dir).to_dict()
+  old = {k: v for k, v in new.items() if k != "encoder_seed"}
+  old["data"] = {k: v for k, v in new["data"].items() if k != "seed"}
+  assert checkpoint.config_diff(old, new) == []
+  assert checkpoint.config_diff(old, {**new, "encoder_seed": 2}) == [
+      ("encoder_seed", None, 2)]
+
+
 def test_nonfinite_stop_raises_and_keeps_no_bad_checkpoint(data_dir, tmp_path):
   cfg = helpers.tiny_config(data_dir, **{"data.std": (0.0, 0.0, 0.0)})
   with pytest.raises(train.NonFiniteError, match="at step 1 "):

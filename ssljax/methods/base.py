@@ -145,6 +145,7 @@ class Objective(NamedTuple):
 
 
 PROBE = "probe"  # parameter name of the online probe; no method may use it
+ENCODER = "encoder"  # the backbone's submodule name in every method's network
 
 
 class _Probe(nn.Module):
@@ -162,17 +163,31 @@ def sample_views(data_cfg):
           + [jnp.zeros((2, d.local_size, d.local_size, 3))] * d.num_local)
 
 
-def init_variables(net, sample_views, num_classes, seed):
+def init_variables(net, sample_views, num_classes, seed, encoder_seed=None):
   """{"params", "batch_stats"} of `net` plus the online probe's parameters
   (params["probe"]) from `seed`: the one place train and eval initialize.
 
   Flax derives a submodule's init stream from the root key and its name,
   so the network and the probe (named "probe") drawn from one key are what
   one module holding both would draw, and adding or dropping the probe
-  changes no other parameter.
+  changes no other parameter. For the same reason `encoder_seed` (None:
+  `seed`) can take the variables under ENCODER from another seed's init:
+  they are then bit for bit those of a run seeded `encoder_seed`, and every
+  other variable (heads, predictor, probe) stays `seed`'s.
   """
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+  root = lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 1)
+  key = root(seed)
   variables = net.init(key, sample_views, train=False)
+  if encoder_seed is not None and encoder_seed != seed:
+    if ENCODER not in variables["params"]:
+      raise ValueError(
+          f"encoder_seed = {encoder_seed}: this method's network has no "
+          f"submodule {ENCODER!r} (it has {sorted(variables['params'])}); "
+          "leave encoder_seed unset.")
+    other = net.init(root(encoder_seed), sample_views, train=False)
+    variables = {col: dict(tree, **({ENCODER: other[col][ENCODER]}
+                                    if ENCODER in tree else {}))
+                 for col, tree in variables.items()}
   params = dict(variables["params"])
   if PROBE in params:
     raise ValueError(f"A method's network may not name a submodule {PROBE!r}"
