@@ -3,10 +3,10 @@
   ssljax-eval --workdir=/tmp/qs [--step=N] [--evals=linear,knn,ncc,cdnv,...]
 
 Reads WORKDIR/config.json, restores the checkpoint (newest, or --step; step 0
-is the random initialization from the config's seed), extracts features of
-the train and eval splits once, and runs the requested evaluations (names:
-ssljax.evals.EVALS; default cfg.eval.cli). Prints a table (rows
-layer/level/labels, one column per metric) and writes
+is the random initialization from the config's seed and encoder_seed),
+extracts features of the train and eval splits once, and runs the requested
+evaluations (names: ssljax.evals.EVALS; default cfg.eval.cli). Prints a
+table (rows layer/level/labels, one column per metric) and writes
 WORKDIR/checkpoints/eval_step<N>.json: {"step", "evals", "results"}, merged
 with what earlier calls wrote there (results recomputed now replace theirs,
 the others stay; "evals" lists every evaluation run on that step).
@@ -81,7 +81,8 @@ def load(workdir, step=None):
   repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   init = jax.jit(functools.partial(
       methods.init_variables, net, methods.sample_views(d),
-      monitor.num_classes(train_src, d.label_key), cfg.seed),
+      monitor.num_classes(train_src, d.label_key), cfg.seed,
+      cfg.get("encoder_seed")),
                  out_shardings=repl)
   if step == 0:
     variables = init()

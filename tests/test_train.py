@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ssljax import checkpoint
+from ssljax import eval_main
 from ssljax import train
 import ssljax.data
 from ssljax.data import pipeline
@@ -141,7 +142,7 @@ def test_data_seed_varies_the_data_and_not_the_init(data_dir, tmp_path):
       jax.tree.leaves(st0.params), jax.tree.leaves(st1.params)))
 
 
-def test_encoder_seed_takes_the_encoder_alone(data_dir):
+def test_encoder_seed_takes_the_encoder_alone(data_dir, tmp_path):
   # seed 1 with encoder_seed 0: seed 0's encoder (params and BN stats) bit
   # for bit, seed 1's projector, predictor and probe; BYOL's EMA target is
   # a copy of that mixed online network.
@@ -168,6 +169,14 @@ def test_encoder_seed_takes_the_encoder_alone(data_dir):
     np.testing.assert_array_equal(a, b)
   online = {k: v for k, v in pm.items() if k in em["params"]}
   for a, b in zip(jax.tree.leaves(em["params"]), jax.tree.leaves(online)):
+    np.testing.assert_array_equal(a, b)
+  # ssljax-eval --step=0 evaluates that same init.
+  wd = tmp_path / "mix"
+  wd.mkdir()
+  checkpoint.check_config(str(wd), cfgs["mix"])  # writes config.json
+  _, variables, _, _ = eval_main.load(str(wd), 0)
+  for a, b in zip(jax.tree.leaves(jax.device_get(variables["params"])),
+                  jax.tree.leaves(pm)):
     np.testing.assert_array_equal(a, b)
 
 
