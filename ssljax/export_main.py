@@ -139,7 +139,7 @@ def init_fn(cfg, num_classes):
   net = methods.build(cfg)
   return net, functools.partial(
       methods.init_variables, net, methods.sample_views(cfg.data),
-      num_classes, cfg.seed)
+      num_classes, cfg.seed, cfg.get("encoder_seed"))
 
 
 def read_variables(workdir, step=None):
