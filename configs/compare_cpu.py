@@ -35,7 +35,13 @@ at 32 px, decoder 128 wide with 2 blocks, mask ratio 0.75, norm-pix loss.
 predictor 96 wide and 4 blocks deep (the official ViT-H's is 384 of 1280
 wide, 12 deep) and the official masks on the 8×8 patch grid (4 targets
 of 15–20%, a context of 85–100% minus them).
-Runtimes and results: docs/results/compare_methods.md.
+Runtimes and results: docs/results/compare_methods.md. On
+hierarchical_shapes 3.0.0 the optimizer chosen on the validation split is
+LARS for VICReg, SAG-VICReg, SimCLR, BYOL and MVEB alike (AdamW stays the
+default here: every page measured on this config used it); the LARS recipe
+is one override list for the experiments (docs/results/optimizer_v3.md):
+  --set=optimizer.name=lars,optimizer.base_lr=0.3,optimizer.momentum=0.9,\
+optimizer.trust_coefficient=0.02,optimizer.weight_decay=1e-4
 """
 
 from ssljax import configs
