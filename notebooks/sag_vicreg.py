@@ -35,7 +35,8 @@
 #
 # The committed outputs are from the comparison under LARS on
 # `hierarchical_shapes` 3.0.0 (VICReg, SAG-VICReg, SimCLR, BYOL, MVEB at
-# seeds 0, 1, 2 on all classes; no held-out runs; every run with
+# seeds 0, 1, 2 on all classes, VICReg and SAG-VICReg at seeds 0, 1, 2
+# with two families held out; every run with
 # `--set=optimizer.name=lars,...`, the optimizer chosen on the validation
 # split), reported in docs/results/optimizer_v3.md, on this repository's
 # 2-core CPU; section 1 says which cells it had.

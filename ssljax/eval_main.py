@@ -16,7 +16,6 @@ The newest checkpoint may be deleted by a run still training in the workdir
 newest one left is used, up to RESTORE_ATTEMPTS times.
 """
 
-import functools
 import json
 import logging as std_logging
 
@@ -76,14 +75,10 @@ def load(workdir, step=None):
     keys["data.holdout_key"] = d.get("holdout_key", "label")
   ssljax.data.check_keys(train_src, keys, dataset=d.dataset,
                          split=d.train_split)
-  net = methods.build(cfg)
+  net, init = methods.init_fn(cfg, monitor.num_classes(train_src, d.label_key))
   mesh = pipeline.make_mesh()
   repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  init = jax.jit(functools.partial(
-      methods.init_variables, net, methods.sample_views(d),
-      monitor.num_classes(train_src, d.label_key), cfg.seed,
-      cfg.get("encoder_seed")),
-                 out_shardings=repl)
+  init = jax.jit(init, out_shardings=repl)
   if step == 0:
     variables = init()
   else:

@@ -33,7 +33,6 @@ positions) imports into the mae method; a ViT with learned positions into
 any other method with a vit_* model.
 """
 
-import functools
 import json
 
 from absl import app
@@ -134,20 +133,12 @@ def _loader_hint(cfg, fmt, num_classes):
           + ", ".join(kw) + ")")
 
 
-def init_fn(cfg, num_classes):
-  """(network, a function of no arguments initializing its variables)."""
-  net = methods.build(cfg)
-  return net, functools.partial(
-      methods.init_variables, net, methods.sample_views(cfg.data),
-      num_classes, cfg.seed, cfg.get("encoder_seed"))
-
-
 def read_variables(workdir, step=None):
   """(cfg, the networks' variables, step) of a workdir's checkpoint `step`
   (None: the newest; 0: the random init of its config), without the online
   probe (whose class count needs the data) or any training state."""
   cfg = checkpoint.load_config(workdir)
-  _, init = init_fn(cfg, 2)  # the probe's class count: not read
+  _, init = methods.init_fn(cfg, 2)  # the probe's class count: not read
   if step == 0:
     return cfg, jax.jit(init)(), 0
   like = jax.eval_shape(init)

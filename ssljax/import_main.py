@@ -17,6 +17,7 @@ import safetensors.numpy
 from ssljax import checkpoint
 from ssljax import cli
 from ssljax import export_main
+from ssljax import methods
 from ssljax import monitor
 import ssljax.data
 
@@ -34,7 +35,7 @@ def import_weights(path, cfg, workdir):
   sd = safetensors.numpy.load(epath.Path(path).read_bytes())
   d = cfg.data
   src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
-  _, init = export_main.init_fn(cfg, monitor.num_classes(src, d.label_key))
+  _, init = methods.init_fn(cfg, monitor.num_classes(src, d.label_key))
   variables = export_main.with_state_dict(cfg, jax.jit(init)(), sd)
   checkpoint.check_config(workdir, cfg)
   mngr = checkpoint.manager(workdir, ml_collections.ConfigDict(

@@ -248,6 +248,11 @@ def check(cfg, *, num_devices=1, num_processes=1):
                        ("data.seed", cfg.data.get("seed"))):
     if value is not None and value < 0:  # grain and PRNGKey want ≥ 0
       problems.append(f"{field} = {value}: must be an integer ≥ 0.")
+  if (cfg.get("encoder_seed") is not None
+      and cfg.get("method") in _NO_ENCODER):
+    problems.append(f"encoder_seed = {cfg.encoder_seed}: {cfg.method} has "
+                    "no encoder apart from its heads to seed; leave "
+                    "encoder_seed unset.")
   if cfg.optimizer.get("bias_lr_scale", 1.0) < 0:
     problems.append(f"optimizer.bias_lr_scale = "
                     f"{cfg.optimizer.bias_lr_scale}: must be ≥ 0.")

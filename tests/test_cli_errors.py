@@ -158,6 +158,14 @@ def test_invalid_numbers_are_refused_with_the_field(overrides, message):
   assert "\n" not in str(e.value)  # one problem: one line
 
 
+def test_encoder_seed_on_a_method_without_an_encoder_is_refused():
+  cfg = helpers.load_config("rdae_spiral2d")
+  cfg.encoder_seed = 1
+  with pytest.raises(validate.ConfigError, match="encoder_seed = 1: rdae "
+                     "has no encoder apart from its heads"):
+    validate.check(cfg)
+
+
 def test_the_shipped_configs_still_pass():
   for name, arg in (("quickstart", None), ("rdae_spiral2d", None),
                     ("vicreg_resnet50_imagenet", None),

@@ -10,6 +10,7 @@ import safetensors.numpy
 from ssljax import eval_main
 from ssljax import export_main
 from ssljax import import_main
+from ssljax import methods
 from tests import helpers
 
 
@@ -27,7 +28,7 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   src = export_main.to_state_dict(cfg, jax.tree.map(
       lambda x: np.random.RandomState(x.size % 97).rand(*x.shape).astype(
           np.float32) + 0.5,
-      jax.eval_shape(export_main.init_fn(cfg, 24)[1])))
+      jax.eval_shape(methods.init_fn(cfg, 24)[1])))
   path = str(tmp_path / "in.safetensors")
   safetensors.numpy.save_file(src, path)
   wd = str(tmp_path / "imported")
@@ -76,7 +77,7 @@ def test_vit_workdirs_round_trip_through_timm_state_dicts(method):
   cfg = helpers.load_config("compare_cpu", f"{method},hierarchical_shapes")
   if method == "vicreg":
     cfg.model = dict(name="vit_tiny", patch_size=4, image_size=32)
-  shapes = jax.eval_shape(export_main.init_fn(cfg, 24)[1])
+  shapes = jax.eval_shape(methods.init_fn(cfg, 24)[1])
   rng = np.random.RandomState(0)
   variables = jax.tree.map(
       lambda x: rng.randn(*x.shape).astype(np.float32), shapes)

@@ -5,6 +5,8 @@
                                                      total_steps=...)
 """
 
+import functools
+
 from ssljax.methods import ae
 from ssljax.methods import barlow_twins
 from ssljax.methods import byol
@@ -45,3 +47,15 @@ def get(name):
 def build(cfg):
   """The networks of cfg.method, built from cfg."""
   return get(cfg.method).build(cfg)
+
+
+def init_fn(cfg, num_classes):
+  """(the networks of cfg, a function of no arguments returning the
+  variables a run of cfg starts from: cfg.seed's, with cfg.encoder_seed's
+  encoder where set). The one recipe for every reader that rebuilds a
+  run's init (ssljax-eval --step=0, export, import); train.init_state
+  takes its seed as an argument and calls init_variables itself."""
+  net = build(cfg)
+  return net, functools.partial(init_variables, net, sample_views(cfg.data),
+                                num_classes, cfg.seed,
+                                cfg.get("encoder_seed"))

@@ -185,8 +185,8 @@ def init_variables(net, sample_views, num_classes, seed, encoder_seed=None):
           f"submodule {ENCODER!r} (it has {sorted(variables['params'])}); "
           "leave encoder_seed unset.")
     other = net.init(root(encoder_seed), sample_views, train=False)
-    variables = {col: dict(tree, **({ENCODER: other[col][ENCODER]}
-                                    if ENCODER in tree else {}))
+    variables = {col: {**tree, ENCODER: other[col][ENCODER]}
+                 if ENCODER in tree else tree
                  for col, tree in variables.items()}
   params = dict(variables["params"])
   if PROBE in params:
