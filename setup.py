@@ -82,9 +82,9 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": [
-        "ssljax-train=ssljax.entry:train",
-        "ssljax-eval=ssljax.entry:evaluate",
-        "ssljax-export=ssljax.entry:export",
-        "ssljax-import=ssljax.entry:import_",
+        "ssljax-train=ssljax.cli.entry:train",
+        "ssljax-eval=ssljax.cli.entry:evaluate",
+        "ssljax-export=ssljax.cli.entry:export",
+        "ssljax-import=ssljax.cli.entry:import_",
     ]},
 )

@@ -43,7 +43,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ssljax.data  # pylint: disable=g-import-not-at-top,wrong-import-position
 from ssljax import perf  # pylint: disable=g-import-not-at-top
-from ssljax import train  # pylint: disable=g-import-not-at-top
+from ssljax import train_state  # pylint: disable=g-import-not-at-top
+from ssljax import train_step  # pylint: disable=g-import-not-at-top
 from ssljax.data import pipeline  # pylint: disable=g-import-not-at-top
 from ssljax.experiments import load_config  # pylint: disable=g-import-not-at-top
 import timing  # pylint: disable=g-import-not-at-top  # benchmarks/timing.py
@@ -91,13 +92,13 @@ def device_row(row, per_device):
   cfg = row_config(row)
   devices = jax.local_devices()
   cfg.batch_size = per_device * len(devices)
-  mesh = train.make_mesh(devices)
-  s = train.setup(cfg, 1_281_167, 1000, mesh=mesh)
-  state = train.init_state(s, 0)
+  mesh = train_state.make_mesh(devices)
+  s = train_state.setup(cfg, 1_281_167, 1000, mesh=mesh)
+  state = train_state.init_state(s, 0)
   batch = pipeline.to_global(
       timing.synthetic_batch(cfg, cfg.batch_size, 1000), mesh)
   t0 = time.perf_counter()
-  compiled = train.jit_train_step(s).lower(state, batch).compile()
+  compiled = train_step.jit_train_step(s).lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
   flops = perf.compiled_flops(compiled)
   for _ in range(FLAGS.warmup):

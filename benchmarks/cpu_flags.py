@@ -66,13 +66,14 @@ def child(out):
   sys.path.insert(0, HERE)
   import quickstart  # pylint: disable=g-import-not-at-top
   import timing  # pylint: disable=g-import-not-at-top
-  from ssljax import train  # pylint: disable=g-import-not-at-top
+  from ssljax import train_state  # pylint: disable=g-import-not-at-top
+  from ssljax import train_step  # pylint: disable=g-import-not-at-top
   from ssljax.data import pipeline  # pylint: disable=g-import-not-at-top
   c = quickstart.get_config()
   c.progress, c.summary_eval = False, False
-  s = train.setup(c, 10_000, 20)
-  step = train.jit_train_step(s)
-  init = train.init_state(s, 0)
+  s = train_state.setup(c, 10_000, 20)
+  step = train_step.jit_train_step(s)
+  init = train_state.init_state(s, 0)
   batch = pipeline.to_global(batch_of(c), s.mesh)
   new, m = step(init, batch)  # donates init
   step_loss = float(m["loss"])

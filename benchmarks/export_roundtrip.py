@@ -6,9 +6,9 @@ Needs torch, torchvision and timm (`pip install -e ".[bench]"`). A
 torchvision resnet18() and a timm vit_small_patch16_224(img_size=32,
 patch_size=4), each at its PyTorch random init in eval mode, are saved as
 safetensors, imported into a workdir of configs/compare_cpu.py's data
-(ssljax.import_main), and evaluated by ssljax (`eval_main.load`, the
+(ssljax.saved_runs.import_weights), and evaluated by ssljax (`saved_runs.load`, the
 features ssljax-eval computes) and by PyTorch on the same 16 random 32 px
-images; then the workdir is exported again (ssljax.export_main). Prints, per
+images; then the workdir is exported again (ssljax.saved_runs.export). Prints, per
 model: the number of weights, the largest feature difference and the
 largest feature, and whether every exported weight equals the imported file
 bit for bit (the classifier excepted: the export writes it as zeros). Not
@@ -22,9 +22,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from ssljax import eval_main
-from ssljax import export_main
-from ssljax import import_main
+from ssljax import saved_runs
 from ssljax.experiments import load_config
 
 FLAGS = flags.FLAGS
@@ -60,8 +58,8 @@ def roundtrip(out):
     cfg.model = model_cfg
     wd = os.path.join(out, f"{name}_workdir")
     if not os.path.exists(os.path.join(wd, "checkpoints")):
-      import_main.import_weights(path, cfg, wd)
-    _, variables, evaluator, _ = eval_main.load(wd)
+      saved_runs.import_weights(path, cfg, wd)
+    _, variables, evaluator, _ = saved_runs.load(wd)
     ours = np.asarray(evaluator.represent(variables, images)["rep"])
     x = (images / 255.0 - np.array(cfg.data.mean)) / np.array(cfg.data.std)
     if fmt == "torchvision":
@@ -72,7 +70,7 @@ def roundtrip(out):
       theirs = model(torch.tensor(np.transpose(x, (0, 3, 1, 2)),
                                   dtype=torch.float32)).numpy()
     back = os.path.join(out, f"{name}_exported.safetensors")
-    export_main.export(wd, fmt, back)
+    saved_runs.export(wd, fmt, back)
     a, b = safetensors.numpy.load_file(path), safetensors.numpy.load_file(back)
     exact = a.keys() == b.keys() and all(
         np.array_equal(a[k], b[k]) for k in a

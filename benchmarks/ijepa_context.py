@@ -27,7 +27,8 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ssljax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import train_state  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ssljax import train_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 from ssljax.data import pipeline  # pylint: disable=g-import-not-at-top
 from ssljax.experiments import load_config  # pylint: disable=g-import-not-at-top
 import timing  # pylint: disable=g-import-not-at-top  # benchmarks/timing.py
@@ -51,13 +52,13 @@ def compiled_step(gather):
              f"{cfg.method!r}, not ijepa.")
   cfg.ijepa.context_gather = gather
   cfg.batch_size = FLAGS.batch
-  mesh = train.make_mesh(jax.local_devices())
-  s = train.setup(cfg, 10_000, NUM_CLASSES, mesh=mesh)
-  state = train.init_state(s, 0)
+  mesh = train_state.make_mesh(jax.local_devices())
+  s = train_state.setup(cfg, 10_000, NUM_CLASSES, mesh=mesh)
+  state = train_state.init_state(s, 0)
   batch = pipeline.to_global(
       timing.synthetic_batch(cfg, FLAGS.batch, NUM_CLASSES), mesh)
   t0 = time.perf_counter()
-  step = train.jit_train_step(s).lower(state, batch).compile()
+  step = train_step.jit_train_step(s).lower(state, batch).compile()
   return step, state, batch, time.perf_counter() - t0
 
 

@@ -46,7 +46,8 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ssljax import models  # pylint: disable=g-import-not-at-top
 from ssljax import perf  # pylint: disable=g-import-not-at-top
-from ssljax import train  # pylint: disable=g-import-not-at-top
+from ssljax import train_state  # pylint: disable=g-import-not-at-top
+from ssljax import train_step  # pylint: disable=g-import-not-at-top
 from ssljax.experiments import load_config  # pylint: disable=g-import-not-at-top
 
 CONFIGS = ("vicreg_resnet50_imagenet", "sag_vicreg_resnet50_imagenet",
@@ -107,7 +108,7 @@ def abstract_batch(cfg, n):
   if d.num_local:
     b["local"] = jax.ShapeDtypeStruct(
         (n, d.num_local, d.local_size, d.local_size, 3), jnp.uint8)
-  for k in train.label_keys(cfg):
+  for k in train_step.label_keys(cfg):
     if k in ("label", cfg.data.label_key):
       b[k] = jax.ShapeDtypeStruct((n,), jnp.int32)
   return b
@@ -118,11 +119,11 @@ def measure(name, chips):
   per_device = max(cfg.batch_size // chips, 1)
   paper_batch = cfg.batch_size
   cfg.batch_size = per_device
-  mesh = train.make_mesh(jax.devices()[:1])
-  s = train.setup(cfg, IMAGENET, 1000, mesh=mesh)
-  state = jax.eval_shape(lambda: train.init_state(s, 0))
+  mesh = train_state.make_mesh(jax.devices()[:1])
+  s = train_state.setup(cfg, IMAGENET, 1000, mesh=mesh)
+  state = jax.eval_shape(lambda: train_state.init_state(s, 0))
   t0 = time.perf_counter()
-  compiled = train.jit_train_step(s).lower(
+  compiled = train_step.jit_train_step(s).lower(
       state, abstract_batch(cfg, per_device)).compile()
   flops = perf.compiled_flops(compiled)
   mem = perf.compiled_memory(compiled)

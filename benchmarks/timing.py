@@ -7,7 +7,7 @@ import jax
 import numpy as np
 
 from ssljax import models
-from ssljax import train
+from ssljax import train_step
 
 
 def call_times(fn, calls, warmup):
@@ -38,7 +38,7 @@ def synthetic_batch(cfg, n, num_classes):
   if d.num_local:
     b["local"] = rng.integers(
         0, 256, (n, d.num_local, d.local_size, d.local_size, 3), np.uint8)
-  for k in train.label_keys(cfg):
+  for k in train_step.label_keys(cfg):
     b[k] = rng.integers(0, num_classes, (n,), np.int32)
   return b
 

@@ -38,7 +38,8 @@ from absl import flags
 import jax
 import numpy as np
 
-from ssljax import train
+from ssljax import train_state
+from ssljax import train_step
 from ssljax.data import pipeline
 import timing  # benchmarks/timing.py
 
@@ -84,9 +85,9 @@ def median_ms(fn):
 
 
 def ssljax_ms(c, batch):
-  s = train.setup(c, 10_000, NUM_CLASSES)
-  step = train.jit_train_step(s)
-  state = [train.init_state(s, 0)]
+  s = train_state.setup(c, 10_000, NUM_CLASSES)
+  step = train_step.jit_train_step(s)
+  state = [train_state.init_state(s, 0)]
   batch = pipeline.to_global(batch, s.mesh)
 
   def run():

@@ -57,6 +57,7 @@ from IPython.display import Markdown, display
 
 from ssljax import results
 from ssljax.experiments import sag_vicreg as sag
+from ssljax.experiments import sag_vicreg_report as report
 
 plt.rcParams["figure.dpi"] = 80  # keeps the committed outputs small
 res = results.experiment(WORKDIR)
@@ -74,12 +75,12 @@ def show(fig):
 
 
 def keys_of(group, wanted):
-  """[(label, result key)] of sag.metrics(group) for (slug, level index)."""
-  by_slug = {slug: (col, keys) for _, col, slug, keys in sag.metrics(group)}
+  """[(label, result key)] of report.metrics(group) for (slug, level index)."""
+  by_slug = {slug: (col, keys) for _, col, slug, keys in report.metrics(group)}
   out = []
   for slug, i in wanted:
     col, keys = by_slug[slug]
-    level = sag.LEVEL_NAMES[sag.LEVELS[i]]
+    level = report.LEVEL_NAMES[report.LEVELS[i]]
     out.append((col if len(keys) == 1 else f"{col} {level}", keys[i]))
   return out
 
@@ -97,7 +98,7 @@ def paired(group):
 # (non-finite loss: left out of every table), · not run yet.
 
 # %%
-default = [c[0] for c in sag.cells(sag.METHODS, sag.UNSEEN_METHODS,
+default = [c[0] for c in sag.cells(report.METHODS, sag.UNSEEN_METHODS,
                                    sag.SEEDS)]
 names = list(dict.fromkeys(default + list(runs)))
 mark = lambda n: ("·" if n not in runs else "✗" if "error" in runs[n]
@@ -107,7 +108,7 @@ rows = ["| group | method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
 for gm in sorted(dict.fromkeys(n.rsplit("/", 1)[0] for n in names),
                  key=lambda gm: not gm.startswith("full/")):
   group, method = gm.split("/")
-  rows.append(f"| {group} | {sag.NAMES.get(method, method)} | " + " | ".join(
+  rows.append(f"| {group} | {report.NAMES.get(method, method)} | " + " | ".join(
       mark(f"{gm}/seed{s}") for s in seeds) + " |")
 display(Markdown("\n".join(rows)))
 missing = [n for n in default if n not in runs]
@@ -118,12 +119,12 @@ print(f"{len(default) - len(missing)} of the default run's {len(default)} "
 
 # %% [markdown]
 # ## 2. Tables: mean ± std over seeds
-# The experiment's own `results.md` (`sag_vicreg.markdown`): local
+# The experiment's own `results.md` (`sag_vicreg_report.markdown`): local
 # accuracy, global structure, clustering ARI, for all classes and for the
 # held-out ones (n: seeds per row).
 
 # %%
-display(Markdown(sag.markdown(res)))
+display(Markdown(report.markdown(res)))
 
 # %% [markdown]
 # ## 3. Bar charts and class centroids
@@ -139,8 +140,8 @@ for group in ("full", "unseen"):
   if not ms:
     print(f"{group}: no runs yet")
     continue
-  panels = [(t, col, sag.present(ms, keys))
-            for t, col, _, keys in sag.metrics(group)]
+  panels = [(t, col, report.present(ms, keys))
+            for t, col, _, keys in report.metrics(group)]
   tables = list(dict.fromkeys(t for t, _, keys in panels if keys))
   fig = plt.figure(figsize=(17, 3.6 * len(tables)))
   grid = fig.add_gridspec(len(tables), 5)
@@ -149,13 +150,13 @@ for group in ("full", "unseen"):
     at = 0
     for j, (col, keys) in enumerate(row):
       span = 1 if len(keys) == 1 else 2  # per-level metrics group 2-3 bars
-      sag.draw_bars(fig.add_subplot(grid[r, at:at + span]), ms, group, col,
-                    keys, legend=j == len(row) - 1)
+      report.draw_bars(fig.add_subplot(grid[r, at:at + span]), ms, group,
+                       col, keys, legend=j == len(row) - 1)
       at += span
   show(fig)
 for group, holdout in (("full", None), ("unseen", (setup["holdout_key"],
                                                    setup["holdout_classes"]))):
-  fig = sag.centroid_figure(runs, group, holdout)
+  fig = report.centroid_figure(runs, group, holdout)
   if fig:
     show(fig)
   else:
@@ -230,9 +231,9 @@ for claim, (group, up, within) in CLAIMS.items():
     verdicts.append(f"**{claim}**: undetermined (fewer than 2 seeds: "
                     f"{len(pairs)} with both methods in {group})")
     continue
-  stats = sag.aggregate({f"{group}/{m}/seed{s}": {"metrics": p[i]}
-                         for s, p in pairs.items()
-                         for i, m in enumerate(("vicreg", "sag_vicreg"))})
+  stats = report.aggregate({f"{group}/{m}/seed{s}": {"metrics": p[i]}
+                            for s, p in pairs.items()
+                            for i, m in enumerate(("vicreg", "sag_vicreg"))})
   checks = []
   for need, wanted, above in (("Δ > spread", up, True),
                               ("Δ within ± spread", within, False)):

@@ -11,7 +11,7 @@
 
 WORKDIR is a run's folder (`ssljax-train --workdir`), local or gs:// (every
 path goes through etils.epath). `represent` rebuilds the networks from the
-workdir's config and restores only their variables (`eval_main.load`), then
+workdir's config and restores only their variables (`saved_runs.load`), then
 extracts features exactly as the evaluators do (`monitor.extract`): no
 optimizer, loss or train state is built.
 
@@ -32,9 +32,13 @@ import re
 
 from etils import epath
 import numpy as np
+import tensorflow_datasets as tfds
 
 from ssljax import checkpoint
 from ssljax import evals as evals_lib
+from ssljax import monitor
+from ssljax import saved_runs
+import ssljax.data
 
 # Per-step timing columns of metrics.jsonl: how fast, not what was learned.
 TIMING = ("seconds_per_step", "images_per_sec", "examples_per_sec_per_device",
@@ -220,7 +224,6 @@ def pca_table(pca):
 def source(workdir, split="test"):
   """The random-access data source the run was evaluated on: "train" (the
   config's data.train_split) or "test" (data.eval_split)."""
-  import ssljax.data  # pylint: disable=g-import-not-at-top
   d = config(workdir).data
   return ssljax.data.load_source(d.dataset, _split(d, split), d.data_dir)
 
@@ -243,7 +246,6 @@ def label_keys(src, first=()):
   `first`; just `first` when the source describes no features."""
   keys = list(first)
   try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     feats = src.dataset_info.features
     keys += [k for k, f in feats.items()
              if isinstance(f, tfds.features.ClassLabel)]
@@ -273,14 +275,12 @@ def represent(workdir, split="test", step=None, layers=False, keys=None):
   every other class label of the dataset, e.g. coarse labels the run did
   not evaluate).
   """
-  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
-  from ssljax import monitor  # pylint: disable=g-import-not-at-top
   one = isinstance(split, str)
   splits = (split,) if one else tuple(split)
   bad = [s for s in splits if s not in ("train", "test")]
   if bad:
     raise ValueError(f"split must be 'train' or 'test', not {bad[0]!r}.")
-  cfg, variables, ev, step = eval_main.load(workdir, step)
+  cfg, variables, ev, step = saved_runs.load(workdir, step)
   out = []
   for s in splits:
     src = ev.train_src if s == "train" else ev.test_src

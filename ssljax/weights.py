@@ -1,7 +1,9 @@
 """Encoder weights to and from PyTorch state dicts (torchvision, timm).
 
-Pure NumPy: {torch key: array in PyTorch's layout} <-> ssljax's encoder
-variables. Used by `ssljax-export` / `ssljax-import` (ssljax.export_main).
+NumPy: {torch key: array in PyTorch's layout} <-> ssljax's encoder
+variables; at the end, the same for a whole method's variables given its
+config (`to_state_dict`, `with_state_dict`). Used by `ssljax-export` /
+`ssljax-import` (ssljax.saved_runs) and by the downstream method's `init_from`.
 
 ResNet (ssljax.models.ResNet) <-> `torchvision.models.resnet18/34/50()`:
 stem_conv / stem_bn -> conv1 / bn1, stageS_blockB -> layerS.(B-1), its
@@ -39,7 +41,11 @@ num_classes = 0 writes none (for `model.fc = nn.Identity()` or timm's
 `num_classes=0`).
 """
 
+import jax
 import numpy as np
+
+from ssljax import models
+from ssljax.models.vit import sincos_2d
 
 RESNET, VIT, MAE = "resnet", "vit", "mae"
 
@@ -283,3 +289,67 @@ def vit_from_torch(sd, layout, params_like, patch_size, mae_pos=None):
   _check_unused(sd, vit_to_torch(p, layout, patch_size, 0, mae_pos),
                 ("head.", "fc_norm.", "decoder_", "mask_token"))
   return p
+
+
+# ----------------------------------------------------------------------------
+# A method's variables <-> a state dict, by its config.
+# ----------------------------------------------------------------------------
+MAE_ENCODER = ("patch_embed", "cls_token", "norm")
+
+
+def layout(cfg):
+  """RESNET, VIT or MAE: which of the layouts above cfg's encoder has."""
+  if cfg.method == "mae":
+    return MAE
+  return RESNET if cfg.model.name.startswith("resnet") else VIT
+
+
+def patch_size(cfg):
+  return cfg.model.get("patch_size", 16)
+
+
+def _mae_pos(cfg):
+  grid = cfg.model.get("image_size", 224) // patch_size(cfg)
+  return sincos_2d(grid, models.from_config(cfg.model).width)
+
+
+def encoder_of(cfg, variables):
+  """(params, batch_stats) of the encoder within a method's variables."""
+  if layout(cfg) == MAE:
+    p = variables["params"]
+    return {k: v for k, v in p.items()
+            if k in MAE_ENCODER or k.startswith("block")}, {}
+  return (variables["params"]["encoder"],
+          variables.get("batch_stats", {}).get("encoder", {}))
+
+
+def to_state_dict(cfg, variables, num_classes=1000):
+  """{torch key: array} of the encoder of `variables` (a run of cfg's)."""
+  params, stats = jax.tree.map(np.asarray, encoder_of(cfg, variables))
+  kind = layout(cfg)
+  if kind == RESNET:
+    return resnet_to_torch(params, stats, num_classes)
+  return vit_to_torch(params, kind, patch_size(cfg), num_classes,
+                      _mae_pos(cfg) if kind == MAE else None)
+
+
+def with_state_dict(cfg, variables, sd):
+  """`variables` (a run of cfg's) with the encoder replaced by the state
+  dict's weights."""
+  variables = jax.tree.map(np.asarray, variables)
+  params, stats = encoder_of(cfg, variables)
+  kind = layout(cfg)
+  if kind == RESNET:
+    params, stats = resnet_from_torch(sd, params, stats)
+  else:
+    params = vit_from_torch(sd, kind, params, patch_size(cfg),
+                            _mae_pos(cfg) if kind == MAE else None)
+  out = {"params": dict(variables["params"]),
+         "batch_stats": dict(variables.get("batch_stats", {}))}
+  if kind == MAE:
+    out["params"].update(params)
+  else:
+    out["params"]["encoder"] = params
+    if stats:
+      out["batch_stats"]["encoder"] = stats
+  return out

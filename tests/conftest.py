@@ -43,14 +43,14 @@ def shapes_train(data_dir):
 def tiny_workdir(data_dir, tmp_path_factory):
   """A finished tiny run (4 steps, checkpoints at 2 and 4, summary.json,
   coarse and super labels evaluated) plus ssljax-eval's eval_step4.json."""
-  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  from ssljax import saved_runs  # pylint: disable=g-import-not-at-top
   from ssljax import train  # pylint: disable=g-import-not-at-top
   from tests import helpers  # pylint: disable=g-import-not-at-top
   wd = str(tmp_path_factory.mktemp("tiny_run"))
   cfg = helpers.tiny_config(data_dir, num_steps=4, summary_eval=True, **{
       "eval.coarse_label_keys": ("coarse_label", "super_label")})
   train.train_and_evaluate(cfg, wd)
-  eval_main.evaluate(wd, names="knn,ncc")
+  saved_runs.evaluate(wd, names="knn,ncc")
   return wd
 
 

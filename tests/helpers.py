@@ -44,14 +44,15 @@ def metrics_on_1_and_8_devices(cfg, batch, num_train=1000, num_classes=24):
   """{1: metrics, 8: metrics} of one train step from the seed-0 init on the
   same global batch, on the first 1 and the first 8 devices."""
   import jax  # pylint: disable=g-import-not-at-top
-  from ssljax import train  # pylint: disable=g-import-not-at-top
+  from ssljax import train_state  # pylint: disable=g-import-not-at-top
+  from ssljax import train_step  # pylint: disable=g-import-not-at-top
   from ssljax.data import pipeline  # pylint: disable=g-import-not-at-top
   out = {}
   for n in (1, 8):
-    s = train.setup(cfg, num_train, num_classes,
-                    mesh=train.make_mesh(jax.devices()[:n]))
-    _, m = train.jit_train_step(s)(train.init_state(s, 0),
-                                   pipeline.to_global(batch, s.mesh))
+    s = train_state.setup(cfg, num_train, num_classes,
+                          mesh=train_state.make_mesh(jax.devices()[:n]))
+    _, m = train_step.jit_train_step(s)(train_state.init_state(s, 0),
+                                        pipeline.to_global(batch, s.mesh))
     out[n] = jax.device_get(m)
   return out
 
@@ -88,8 +89,8 @@ def fake_reverse_ssl_results(workdir, out_dir, epochs=(0.0, 1.0, 2.0)):
 
 @functools.lru_cache
 def _reverse_ssl_evals(workdir):
-  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
-  _, variables, evaluator, _ = eval_main.load(workdir, 0)
+  from ssljax import saved_runs  # pylint: disable=g-import-not-at-top
+  _, variables, evaluator, _ = saved_runs.load(workdir, 0)
   real = evaluator.run(variables, load_config("reverse_ssl").eval.cli)
   real.pop("online_probe_accuracy", None)
   return evaluator.levels, real
@@ -197,7 +198,7 @@ def fake_sag_results(out_dir):
   0.01) at the same local accuracy."""
   import json  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ssljax.experiments import sag_vicreg  # pylint: disable=g-import-not-at-top
+  from ssljax.experiments import sag_vicreg_report  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   local = ("knn", "linear", "ncc")
   base = {"random_init": 0.1, "vicreg": 0.4, "sag_vicreg": 0.4}
@@ -225,7 +226,7 @@ def fake_sag_results(out_dir):
   results = {"setup": {"dataset": "hierarchical_shapes", "train_steps": None,
                        "batch_size": None, "holdout_key": "coarse_label",
                        "holdout_classes": [2, 5]},
-             "runs": runs, "summary": sag_vicreg.aggregate(runs)}
+             "runs": runs, "summary": sag_vicreg_report.aggregate(runs)}
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, "results.json")
   with open(path, "w") as f:

@@ -1,9 +1,9 @@
 """Bad input gets one line saying what is wrong and what to do (issue 25).
 
-Exit codes: 2 for a bad command line (`ssljax.main.parse_flags`), 1 for a
+Exit codes: 2 for a bad command line (`ssljax.cli.train.parse_flags`), 1 for a
 bad config, dataset or workdir. Most cases run in-process (parse_flags,
-validate.check, ssljax.data.sources, ssljax.eval_main); two go through the
-real `python -m ssljax.main` to check the whole path to stderr.
+validate.check, ssljax.data.sources, ssljax.saved_runs); two go through the
+real `python -m ssljax.cli.train` to check the whole path to stderr.
 """
 
 import json
@@ -18,9 +18,9 @@ from absl import flags
 import pytest
 
 from ssljax import checkpoint
-from ssljax import eval_main
-from ssljax import main
+from ssljax import saved_runs
 from ssljax import validate
+from ssljax.cli import train as train_cli
 import ssljax.data
 from ssljax.data import sources
 from tests import helpers
@@ -47,7 +47,7 @@ def _fresh_flags():
 def _parse(capsys, *args):
   """(exit code, non-empty stderr lines) of parse_flags on `args`."""
   with pytest.raises(SystemExit) as e:
-    main.parse_flags([PROG, *args])
+    train_cli.parse_flags([PROG, *args])
   err = capsys.readouterr().err
   return e.value.code, [l for l in err.splitlines() if l.strip()]
 
@@ -61,7 +61,7 @@ def _one_error(code, lines, *parts):
 
 
 # ----------------------------------------------------------------------------
-# 1. The command line: ssljax.main.parse_flags. Exit 2, one line.
+# 1. The command line: ssljax.cli.train.parse_flags. Exit 2, one line.
 # ----------------------------------------------------------------------------
 def test_a_bad_value_names_the_field_and_its_type(capsys, tmp_path):
   _one_error(*_parse(capsys, f"--config={QUICKSTART}",
@@ -93,10 +93,10 @@ def test_a_missing_workdir_is_one_line(capsys):
 def test_tilde_in_the_config_path_is_expanded(capsys, tmp_path, monkeypatch):
   monkeypatch.setenv("HOME", str(tmp_path))
   shutil.copy(QUICKSTART, tmp_path / "x.py")
-  main.parse_flags([PROG, "--config=~/x.py:hierarchical_shapes",
+  train_cli.parse_flags([PROG, "--config=~/x.py:hierarchical_shapes",
                     f"--workdir={tmp_path / 'wd'}", "--config.batch_size=64"])
-  assert main._CONFIG.value.batch_size == 64
-  assert main._CONFIG.value.data.dataset == "hierarchical_shapes"
+  assert train_cli._CONFIG.value.batch_size == 64
+  assert train_cli._CONFIG.value.data.dataset == "hierarchical_shapes"
   _reset_flags()
   _one_error(*_parse(capsys, "--config=~/nothere.py", "--workdir=w"),
              f"--config={tmp_path}/nothere.py: no such file")
@@ -116,7 +116,7 @@ def test_did_you_mean_works_at_every_depth(capsys, tmp_path, field, closest):
 
 def test_help_lists_ssljax_s_own_flags_and_exits_0(capsys):
   with pytest.raises(SystemExit) as e:
-    main.parse_flags([PROG, "--help"])
+    train_cli.parse_flags([PROG, "--help"])
   assert e.value.code == 0
   out = capsys.readouterr().out
   for name in ("--config:", "--workdir:", "override_config:", "traceback:"):
@@ -177,7 +177,7 @@ def test_width_0_on_the_command_line_exits_1_before_the_workdir(data_dir,
                                                                 tmp_path):
   wd = tmp_path / "wd"
   r = subprocess.run(
-      [sys.executable, "-m", "ssljax.main", *helpers.tiny_flags(data_dir),
+      [sys.executable, "-m", "ssljax.cli.train", *helpers.tiny_flags(data_dir),
        "--config.model.width=0", f"--workdir={wd}"],
       capture_output=True, text=True, cwd=helpers.ROOT, timeout=300)
   errors = [l for l in r.stderr.splitlines() if "error:" in l]
@@ -189,7 +189,7 @@ def test_width_0_on_the_command_line_exits_1_before_the_workdir(data_dir,
 
 def test_a_bad_flag_value_through_absl_s_app_exits_2_in_one_line(tmp_path):
   r = subprocess.run(
-      [sys.executable, "-m", "ssljax.main", f"--config={QUICKSTART}",
+      [sys.executable, "-m", "ssljax.cli.train", f"--config={QUICKSTART}",
        f"--workdir={tmp_path / 'wd'}", "--config.batch_size=abc"],
       capture_output=True, text=True, cwd=helpers.ROOT, timeout=300)
   lines = [l for l in r.stderr.splitlines() if l.strip()]
@@ -246,7 +246,7 @@ def test_check_keys_lists_the_valid_keys(shapes_train):
 
 
 # ----------------------------------------------------------------------------
-# 4. ssljax-eval: ssljax.eval_main.
+# 4. ssljax-eval: ssljax.saved_runs.evaluate.
 # ----------------------------------------------------------------------------
 @pytest.fixture
 def workdir_copy(tiny_workdir, tmp_path):
@@ -260,14 +260,14 @@ def test_hierarchy_without_coarse_levels_is_refused(workdir_copy):
   cfg["eval"]["coarse_label_keys"] = []
   (workdir_copy / "config.json").write_text(json.dumps(cfg))
   with pytest.raises(ValueError, match=r"eval\.coarse_label_keys = \(\)"):
-    eval_main.evaluate(str(workdir_copy), names="knn,hierarchy")
+    saved_runs.evaluate(str(workdir_copy), names="knn,hierarchy")
 
 
 def test_results_of_earlier_calls_are_kept(workdir_copy):
   path = workdir_copy / "checkpoints" / "eval_step4.json"
   before = json.loads(path.read_text())  # the fixture ran knn,ncc
   assert before["evals"] == ["knn", "ncc"]
-  results, _ = eval_main.evaluate(str(workdir_copy), names="cdnv,ncc")
+  results, _ = saved_runs.evaluate(str(workdir_copy), names="cdnv,ncc")
   after = json.loads(path.read_text())
   assert after["evals"] == ["knn", "ncc", "cdnv"]
   assert after["step"] == 4
@@ -291,13 +291,13 @@ def test_a_checkpoint_rotated_away_before_restore_falls_back(
     return restore(mngr, step, like)
 
   monkeypatch.setattr(checkpoint, "restore_variables", rotated)
-  _, _, _, step = eval_main.load(str(workdir_copy))
+  _, _, _, step = saved_runs.load(str(workdir_copy))
   assert chosen == [4, 2] and step == 2
 
 
 def test_loading_a_checkpoint_logs_no_orbax_warnings(workdir_copy, caplog):
   with caplog.at_level(logging.WARNING):
-    eval_main.load(str(workdir_copy))
+    saved_runs.load(str(workdir_copy))
   noise = [r.getMessage() for r in caplog.records
            if "read_only" in r.getMessage() or "read only" in r.getMessage()]
   assert not noise, noise

@@ -8,7 +8,7 @@ import sys
 import jax
 import pytest
 
-from ssljax import train
+from ssljax import train_state
 from tests import helpers
 
 CONFIGS = sorted(os.path.relpath(p, os.path.join(helpers.ROOT, "configs"))[:-3]
@@ -22,9 +22,9 @@ def test_config_builds(name):
   cfg = helpers.load_config(name)
   doc = open(os.path.join(helpers.ROOT, "configs", f"{name}.py")).read()
   assert f"--config=configs/{name}.py" in doc, "docstring must give the command"
-  s = train.setup(cfg, num_examples=100_000, num_classes=10)
+  s = train_state.setup(cfg, num_examples=100_000, num_classes=10)
   assert s.total_steps > 0
-  shapes = jax.eval_shape(lambda: train.init_state(s, 0))
+  shapes = jax.eval_shape(lambda: train_state.init_state(s, 0))
   assert jax.tree.leaves(shapes.params)
 
 
@@ -33,8 +33,8 @@ def test_config_builds(name):
                                     "dino", "ae", "mae"])
 def test_compare_cpu_builds_every_method(method):
   cfg = helpers.load_config("compare_cpu", f"{method},mnist5k")
-  s = train.setup(cfg, num_examples=4000, num_classes=10)
-  shapes = jax.eval_shape(lambda: train.init_state(s, 0))
+  s = train_state.setup(cfg, num_examples=4000, num_classes=10)
+  shapes = jax.eval_shape(lambda: train_state.init_state(s, 0))
   width = 192 if method == "mae" else 64
   assert shapes.params["probe"]["kernel"].shape == (width, 10)
   # only the method's own fields: no other method's defaults leak in

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ssljax import methods
-from ssljax import train
+from ssljax import train_step
 import ssljax.data
 from ssljax.data import pipeline
 from ssljax.methods import base
@@ -68,8 +68,8 @@ def test_pair_label_metrics_hand_built():
 def test_label_keys_include_the_coarse_keys(data_dir):
   cfg = helpers.tiny_config(data_dir, **{
       "eval.coarse_label_keys": ("coarse_label", "super_label")})
-  assert train.label_keys(cfg) == ("label", "coarse_label", "super_label")
-  assert train.label_keys(helpers.tiny_config(data_dir)) == (
+  assert train_step.label_keys(cfg) == ("label", "coarse_label", "super_label")
+  assert train_step.label_keys(helpers.tiny_config(data_dir)) == (
       "label", "coarse_label")
 
 
@@ -112,7 +112,7 @@ def test_train_step_reports_pair_labels_and_rep_std(data_dir, monkeypatch):
   cfg.projector = "32-32"
   src = ssljax.data.load_source(cfg.data.dataset, "train", data_dir)
   batch = next(pipeline.train_iterator(
-      src, global_batch=32, seed=0, label_keys=train.label_keys(cfg),
+      src, global_batch=32, seed=0, label_keys=train_step.label_keys(cfg),
       crops=pipeline.Crops(num_global=2, global_size=16)))
   assert {"label", "coarse_label", "super_label"} <= set(batch)
   pairs = _partners(batch["label"], np.random.default_rng(0))

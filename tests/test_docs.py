@@ -28,11 +28,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 MAX_LINES = 250
 
-# The module whose absl flags each console script parses (ssljax.main
-# defines them at import; ssljax.eval_main when run as a program).
-FLAG_MODULES = {"ssljax-train": "ssljax.main", "ssljax-eval": "ssljax.eval_main",
-                "ssljax-export": "ssljax.export_main",
-                "ssljax-import": "ssljax.import_main"}
+# The module whose absl flags each console script parses (ssljax.cli.train
+# defines them at import; the others when run as a program).
+FLAG_MODULES = {"ssljax-train": "ssljax.cli.train",
+                "ssljax-eval": "ssljax.cli.eval",
+                "ssljax-export": "ssljax.cli.export",
+                "ssljax-import": "ssljax.cli.import_"}
 SEPARATORS = {"&&", "||", ";", "|"}
 
 

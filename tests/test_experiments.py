@@ -12,7 +12,7 @@ from ssljax import experiments
 from ssljax.experiments import budget
 from ssljax.experiments import compare_methods
 from ssljax.experiments import reverse_ssl
-from ssljax.experiments import sag_vicreg
+from ssljax.experiments import sag_vicreg_report
 from tests import helpers
 
 NAMES = ("budget", "compare_methods", "learning_by_reconstruction", "rate_distortion",
@@ -39,7 +39,8 @@ def _one_device_env():
 
 
 def test_experiments_import_side_by_side():
-  # A fresh process: ssljax.main, imported by other tests, defines --workdir.
+  # A fresh process: ssljax.cli.train, imported by other tests, defines
+  # --workdir.
   code = "; ".join(f"import ssljax.experiments.{n}" for n in NAMES) + (
       "; from absl import flags; assert 'workdir' not in flags.FLAGS")
   subprocess.run([sys.executable, "-c", code], check=True, cwd=helpers.ROOT)
@@ -118,7 +119,7 @@ def test_sag_vicreg_aggregates_mean_and_std_over_seeds():
       "unseen/vicreg/seed0": {"metrics": {key: 0.1}},
       "unseen/vicreg/seed1": {"metrics": {key: 0.3}},
   }
-  s = sag_vicreg.aggregate(runs)
+  s = sag_vicreg_report.aggregate(runs)
   assert set(s) == {"full", "unseen"}
   assert set(s["full"]) == {"vicreg", "sag_vicreg"}  # the failed run is out
   v = s["full"]["vicreg"]
@@ -133,7 +134,7 @@ def test_sag_vicreg_aggregates_mean_and_std_over_seeds():
   np.testing.assert_allclose([u["mean"], u["std"]], [0.2, np.sqrt(0.02)])
   setup = {"dataset": "d", "train_steps": None, "batch_size": None,
            "holdout_key": "label", "holdout_classes": [1]}
-  md = sag_vicreg.markdown({"setup": setup, "runs": runs, "summary": s})
+  md = sag_vicreg_report.markdown({"setup": setup, "runs": runs, "summary": s})
   assert "| VICReg | 0.700 ± 0.200 |" in md
   assert "| SAG-VICReg | 0.250 |" in md
   assert "full/byol/seed0" in md  # failed runs are named
@@ -161,7 +162,7 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
       "unseen/sag_vicreg/seed0", "unseen/random_init/seed0"}
   for name, run in out["runs"].items():
     group = name.split("/")[0]
-    keys = [k for *_, ks in sag_vicreg.metrics(group) for k in ks]
+    keys = [k for *_, ks in sag_vicreg_report.metrics(group) for k in ks]
     assert all(np.isfinite(run["metrics"][k]) for k in keys), name
     assert np.asarray(run["centroids"]["mean"]).shape[0] == 24
     stats = out["summary"][group][name.split("/")[1]]
@@ -175,7 +176,7 @@ def test_sag_vicreg_writes_every_metric_and_figures(data_dir, tmp_path):
   assert "–" not in md  # every cell filled
   figures = tmp_path / "figures"
   expected = {f"{g}_{slug}.png" for g in ("full", "unseen")
-              for _, _, slug, _ in sag_vicreg.metrics(g)}
+              for _, _, slug, _ in sag_vicreg_report.metrics(g)}
   expected |= {"centroids.png", "centroids_unseen.png"}
   assert set(os.listdir(figures)) == expected
   assert all(os.path.getsize(figures / p) > 10_000 for p in expected)

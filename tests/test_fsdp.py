@@ -4,9 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import perf
 from ssljax import train
+from ssljax import train_state
+from ssljax import train_step
 from ssljax.data import pipeline
 from tests import helpers
 from tests.test_train import _assert_trees_close
@@ -15,9 +17,9 @@ from tests.test_train import _method_config
 
 
 def _one_step(cfg, batch, mesh):
-  s = train.setup(cfg, 1000, 20, mesh=mesh)
-  state = train.init_state(s, 0)
-  new, metrics = train.jit_train_step(s)(state, pipeline.to_global(batch,
+  s = train_state.setup(cfg, 1000, 20, mesh=mesh)
+  state = train_state.init_state(s, 0)
+  new, metrics = train_step.jit_train_step(s)(state, pipeline.to_global(batch,
                                                                    mesh))
   return state, jax.device_get((new.params, new.batch_stats,
                                 new.method_state, metrics))
@@ -31,8 +33,8 @@ def test_data2_fsdp4_equals_one_device(data_dir, method, monkeypatch):
   if method == "mveb":
     cfg.loss.score_scope = "global"
   batch = _batch(cfg, data_dir)
-  _, one = _one_step(cfg, batch, train.make_mesh(jax.devices()[:1]))
-  state, fsdp = _one_step(cfg, batch, train.make_mesh(jax.devices()[:8],
+  _, one = _one_step(cfg, batch, train_state.make_mesh(jax.devices()[:1]))
+  state, fsdp = _one_step(cfg, batch, train_state.make_mesh(jax.devices()[:8],
                                                       fsdp=4))
   specs = [x.sharding.spec for x in jax.tree.leaves(state.params)]
   assert any("fsdp" in s for s in specs)  # something really is split
@@ -43,19 +45,19 @@ def test_data2_fsdp4_equals_one_device(data_dir, method, monkeypatch):
 
 
 def test_sharding_rule():
-  mesh = train.make_mesh(jax.devices()[:8], fsdp=4)
-  spec = lambda shape: train.leaf_sharding(
+  mesh = train_state.make_mesh(jax.devices()[:8], fsdp=4)
+  spec = lambda shape: train_state.leaf_sharding(
       mesh, jax.ShapeDtypeStruct(shape, np.float32)).spec
   assert spec((3, 3, 64, 256)) == jax.sharding.PartitionSpec(
       None, None, None, "fsdp")                     # largest dim
   assert spec((4096, 8190)) == jax.sharding.PartitionSpec("fsdp", None)
   assert spec((256,)) == jax.sharding.PartitionSpec()  # small: replicated
   assert spec((16385,)) == jax.sharding.PartitionSpec()  # nothing divides
-  one_d = train.make_mesh(jax.devices()[:8])
-  assert train.leaf_sharding(one_d, jax.ShapeDtypeStruct(
+  one_d = train_state.make_mesh(jax.devices()[:8])
+  assert train_state.leaf_sharding(one_d, jax.ShapeDtypeStruct(
       (4096, 4096), np.float32)).spec == jax.sharding.PartitionSpec()
   with pytest.raises(ValueError, match="must divide the 8 devices"):
-    train.make_mesh(jax.devices()[:8], fsdp=3)
+    train_state.make_mesh(jax.devices()[:8], fsdp=3)
 
 
 def test_per_device_state_bytes_fall_with_fsdp(data_dir):
@@ -64,10 +66,10 @@ def test_per_device_state_bytes_fall_with_fsdp(data_dir):
   batch = _batch(cfg, data_dir)
   args = {}
   for fsdp in (1, 4):
-    mesh = train.make_mesh(jax.devices()[:8], fsdp=fsdp)
-    s = train.setup(cfg, 1000, 20, mesh=mesh)
-    state = jax.eval_shape(lambda s=s: train.init_state(s, 0))
-    compiled = train.jit_train_step(s).lower(
+    mesh = train_state.make_mesh(jax.devices()[:8], fsdp=fsdp)
+    s = train_state.setup(cfg, 1000, 20, mesh=mesh)
+    state = jax.eval_shape(lambda s=s: train_state.init_state(s, 0))
+    compiled = train_step.jit_train_step(s).lower(
         state, pipeline.to_global(batch, mesh)).compile()
     args[fsdp] = perf.compiled_memory(compiled)["arguments"]
   # Parameters + AdamW's two moments dominate the arguments: a quarter
@@ -83,7 +85,7 @@ def test_checkpoint_written_under_fsdp_resumes_on_one_axis(data_dir,
                           **{"mesh.fsdp": 4}, **big), str(tmp_path))
   assert any("fsdp" in x.sharding.spec for x in jax.tree.leaves(cut.params))
   # Read back replicated (orbax reshards): every value bit for bit.
-  _, variables, _, _ = eval_main.load(str(tmp_path))
+  _, variables, _, _ = saved_runs.load(str(tmp_path))
   for a, b in zip(jax.tree.leaves(jax.device_get(cut.params)),
                   jax.tree.leaves(jax.device_get(variables["params"]))):
     np.testing.assert_array_equal(a, b)

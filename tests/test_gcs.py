@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import train
 from tests import helpers
 
@@ -32,7 +32,7 @@ def test_gs_workdir_train_interrupt_resume_evaluate(data_dir, tmp_path,
   assert json.loads((run / "config.json").read_text())["method"] == "vicreg"
   assert not (run / "lock.json").exists()
   assert list((run / "tb").iterdir())
-  results, path = eval_main.evaluate(wd, names="knn")
+  results, path = saved_runs.evaluate(wd, names="knn")
   assert path.startswith("gs://") and 0 <= results[
       "rep/label/true/knn_k20"] <= 1
   assert json.loads(epath.Path(path).read_text())["results"] == results

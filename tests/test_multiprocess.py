@@ -33,25 +33,26 @@ def _free_port():
 # ssljax-train whose process 1 starts training 40 s after process 0: longer
 # than the 30 s for which XLA's CPU (Gloo) collectives wait for a peer to
 # connect. A loaded machine makes processes drift as far (CI did); the run
-# must survive it (`ssljax.main.connect_cpu_collectives`).
+# must survive it (`ssljax.cli.train.connect_cpu_collectives`).
 _LATE_PROCESS_1 = """
 import time
 import jax
-from ssljax import main, train
+from ssljax import train
+from ssljax.cli import train as train_cli
 start = train.train_and_evaluate
 def late(*args, **kwargs):
   if jax.process_index() == 1:
     time.sleep(40)
   return start(*args, **kwargs)
 train.train_and_evaluate = late
-main.run()
+train_cli.run()
 """
 
 
 def test_two_processes_match_one_process(data_dir, tmp_path):
   flags = helpers.tiny_flags(data_dir)
   one = str(tmp_path / "one")
-  subprocess.run([sys.executable, "-m", "ssljax.main"] + flags
+  subprocess.run([sys.executable, "-m", "ssljax.cli.train"] + flags
                  + [f"--workdir={one}"], env=_env(4), check=True, timeout=600)
   two = str(tmp_path / "two")
   addr = f"localhost:{_free_port()}"

@@ -41,7 +41,7 @@ def _rows(wd):
 
 
 def _start(data_dir, wd, num_steps):
-  cmd = ([sys.executable, "-m", "ssljax.main"]
+  cmd = ([sys.executable, "-m", "ssljax.cli.train"]
          + helpers.tiny_flags(data_dir, num_steps=num_steps) + _FLAGS
          + [f"--workdir={wd}"])
   return subprocess.Popen(cmd, env=_env(), stderr=subprocess.PIPE, text=True)
@@ -183,7 +183,7 @@ def test_closest_fields_for_a_misspelled_override(data_dir):
 
 
 def test_cli_errors_are_one_line_with_exit_codes(data_dir, tmp_path):
-  base = [sys.executable, "-m", "ssljax.main"] + helpers.tiny_flags(data_dir)
+  base = [sys.executable, "-m", "ssljax.cli.train"] + helpers.tiny_flags(data_dir)
   bad_field = subprocess.run(
       base + ["--config.optim.lrr=1", f"--workdir={tmp_path}"],
       env=_env(), capture_output=True, text=True, timeout=300)
@@ -195,7 +195,7 @@ def test_cli_errors_are_one_line_with_exit_codes(data_dir, tmp_path):
   assert bad_lr.returncode == 1 and "Traceback" not in bad_lr.stderr
   assert "optimizer.base_lr = -1.0: must be > 0" in bad_lr.stderr
   bad_eval = subprocess.run(
-      [sys.executable, "-m", "ssljax.eval_main", f"--workdir={tmp_path}",
+      [sys.executable, "-m", "ssljax.cli.eval", f"--workdir={tmp_path}",
        "--evals=knn,bogus"], env=_env(), capture_output=True, text=True,
       timeout=300)
   assert bad_eval.returncode == 1 and "Unknown evaluation(s) bogus" in (
@@ -203,7 +203,7 @@ def test_cli_errors_are_one_line_with_exit_codes(data_dir, tmp_path):
 
 
 def test_disk_full_is_one_line(capsys):
-  from ssljax import cli  # pylint: disable=g-import-not-at-top
+  from ssljax.cli import common  # pylint: disable=g-import-not-at-top
 
   def fail():
     try:
@@ -212,7 +212,7 @@ def test_disk_full_is_one_line(capsys):
       raise RuntimeError("async save failed") from e
 
   with pytest.raises(SystemExit) as exit_info:
-    cli.report_errors(fail, "ssljax-train")
+    common.report_errors(fail, "ssljax-train")
   assert exit_info.value.code == 1
   assert "no space left on device" in capsys.readouterr().err
 
@@ -229,7 +229,7 @@ def test_dataset_errors_say_what_to_run(tmp_path):
 
 def test_compilation_cache_fills_and_gives_the_same_run(data_dir, tmp_path):
   cache = tmp_path / "xla_cache"
-  base = ([sys.executable, "-m", "ssljax.main"]
+  base = ([sys.executable, "-m", "ssljax.cli.train"]
           + helpers.tiny_flags(data_dir, num_steps=2)
           + [f"--compilation_cache={cache}"])
   env = _env()

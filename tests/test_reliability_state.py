@@ -172,7 +172,7 @@ def test_bit_rot_in_the_newest_checkpoint_falls_back_to_an_older_one(
 
 
 def test_eval_restore_checks_the_checksums(tiny_workdir, tmp_path):
-  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  from ssljax import saved_runs  # pylint: disable=g-import-not-at-top
   wd = str(tmp_path / "copy")
   shutil.copytree(tiny_workdir, wd)
   # Every file: which one holds the params (the only arrays this restore
@@ -180,8 +180,8 @@ def test_eval_restore_checks_the_checksums(tiny_workdir, tmp_path):
   _flip_bytes(os.path.join(wd, "checkpoints", "4"), seed=1, mask=0x01,
               every_file=True)
   with pytest.raises(Exception, match="checksum|NaN|Error"):
-    eval_main.load(wd, step=4)
-  eval_main.load(wd, step=2)  # the intact one loads
+    saved_runs.load(wd, step=4)
+  saved_runs.load(wd, step=2)  # the intact one loads
 
 
 # ----------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_a_full_disk_ends_the_run_with_one_line_and_no_hang(data_dir,
     pytest.skip("needs root to mount a small tmpfs (a real full disk)")
   try:
     wd = os.path.join(mnt, "run")
-    cmd = ([sys.executable, "-m", "ssljax.main"]
+    cmd = ([sys.executable, "-m", "ssljax.cli.train"]
            + helpers.tiny_flags(data_dir, num_steps=400)
            + ["--config.checkpoint.every=5", "--config.checkpoint.keep=1000",
               f"--workdir={wd}"])
@@ -265,7 +265,7 @@ def test_sigterm_during_start_up_exits_75_and_leaves_no_lock(data_dir,
                                                              tmp_path):
   wd = str(tmp_path / "run")
   proc = subprocess.Popen(
-      [sys.executable, "-m", "ssljax.main"] + helpers.tiny_flags(data_dir)
+      [sys.executable, "-m", "ssljax.cli.train"] + helpers.tiny_flags(data_dir)
       + [f"--workdir={wd}"], env=_env(), stderr=subprocess.PIPE, text=True)
   time.sleep(1.5)  # inside the imports
   proc.send_signal(signal.SIGTERM)

@@ -6,7 +6,7 @@ from etils import epath
 import numpy as np
 import pytest
 
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import results
 from tests import helpers
 
@@ -121,7 +121,7 @@ def test_represent_matches_the_evaluator(tiny_workdir):
   np.testing.assert_array_equal(test["y"]["coarse_label"][:5],
                                 [src[i]["coarse_label"] for i in range(5)])
   # The same features the evaluator computes (ssljax-eval's kNN).
-  _, variables, ev, _ = eval_main.load(tiny_workdir)
+  _, variables, ev, _ = saved_runs.load(tiny_workdir)
   tr_ref, te_ref = ev.features(variables)
   np.testing.assert_allclose(test["x"]["rep"], te_ref["x"]["rep"], rtol=1e-5,
                              atol=1e-5)

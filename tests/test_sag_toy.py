@@ -1,5 +1,6 @@
 """ssljax.experiments.sag_toy: the nested clusters, the held-out cluster,
-the α = 0 identity with VICReg, and a tiny end-to-end run."""
+the α = 0 identity with VICReg, and a tiny end-to-end run (with
+sag_toy_report's tables and figure)."""
 import itertools
 import json
 import math
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from ssljax.experiments import sag_toy
+from ssljax.experiments import sag_toy_report
 
 
 def tiny_config():
@@ -131,7 +133,7 @@ def test_tiny_run_writes_results_and_resumes(tmp_path):
   assert set(saved["runs"]) == {"input", "seed0/random_init", "seed0/vicreg",
                                 "seed0/sag_vicreg"}
   for name, run in saved["runs"].items():
-    for _, _, key in sag_toy.COLUMNS:
+    for _, _, key in sag_toy_report.COLUMNS:
       assert math.isfinite(run["metrics"][key]), (name, key)
   assert saved["runs"]["seed0/sag_vicreg"]["metrics"][
       "train/pair_weight"] == pytest.approx(0.5)

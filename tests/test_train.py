@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from ssljax import checkpoint
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import train
+from ssljax import train_state
+from ssljax import train_step
 import ssljax.data
 from ssljax.data import pipeline
 from tests import helpers
@@ -70,9 +72,9 @@ def test_one_device_equals_eight_devices(data_dir, method):
   batch = _batch(cfg, data_dir)
   out = {}
   for n in (1, 8):
-    s = train.setup(cfg, 1000, 20, mesh=train.make_mesh(jax.devices()[:n]))
-    state = train.init_state(s, 0)
-    new, metrics = train.jit_train_step(s)(
+    s = train_state.setup(cfg, 1000, 20, mesh=train_state.make_mesh(jax.devices()[:n]))
+    state = train_state.init_state(s, 0)
+    new, metrics = train_step.jit_train_step(s)(
         state, pipeline.to_global(batch, s.mesh))
     out[n] = jax.device_get((new.params, new.batch_stats, metrics))
   np.testing.assert_allclose(out[1][2]["loss"], out[8][2]["loss"], rtol=1e-5)
@@ -130,14 +132,14 @@ def test_data_seed_varies_the_data_and_not_the_init(data_dir, tmp_path):
   # augmentation draws.
   c0 = helpers.tiny_config(data_dir)
   c1 = helpers.tiny_config(data_dir, seed=1, **{"data.seed": 0})
-  s = train.setup(c0, 1000, 24)
-  st0, st1 = train.init_state(s, 0), train.init_state(s, 1)
-  assert (train.data_seed(c0), train.data_seed(c1)) == (0, 0)
-  np.testing.assert_array_equal(train.augment_key(c1, st1),
-                                train.augment_key(c0, st0))
+  s = train_state.setup(c0, 1000, 24)
+  st0, st1 = train_state.init_state(s, 0), train_state.init_state(s, 1)
+  assert (train_step.data_seed(c0), train_step.data_seed(c1)) == (0, 0)
+  np.testing.assert_array_equal(train_step.augment_key(c1, st1),
+                                train_step.augment_key(c0, st0))
   c1_alone = helpers.tiny_config(data_dir, seed=1)  # seed 1's own stream
-  assert not np.array_equal(train.augment_key(c1_alone, st1),
-                            train.augment_key(c0, st0))
+  assert not np.array_equal(train_step.augment_key(c1_alone, st1),
+                            train_step.augment_key(c0, st0))
   assert not all(np.array_equal(a, b) for a, b in zip(
       jax.tree.leaves(st0.params), jax.tree.leaves(st1.params)))
 
@@ -152,7 +154,7 @@ def test_encoder_seed_takes_the_encoder_alone(data_dir, tmp_path):
                                encoder_seed=enc)
           for name, seed, enc in (("s0", 0, None), ("s1", 1, None),
                                   ("mix", 1, 0), ("same", 1, 1))}
-  st = {n: get(train.init_state(train.setup(c, 1000, 24), c.seed))
+  st = {n: get(train_state.init_state(train_state.setup(c, 1000, 24), c.seed))
         for n, c in cfgs.items()}
   for a, b in zip(jax.tree.leaves(st["same"]), jax.tree.leaves(st["s1"])):
     np.testing.assert_array_equal(a, b)
@@ -174,7 +176,7 @@ def test_encoder_seed_takes_the_encoder_alone(data_dir, tmp_path):
   wd = tmp_path / "mix"
   wd.mkdir()
   checkpoint.check_config(str(wd), cfgs["mix"])  # writes config.json
-  _, variables, _, _ = eval_main.load(str(wd), 0)
+  _, variables, _, _ = saved_runs.load(str(wd), 0)
   for a, b in zip(jax.tree.leaves(jax.device_get(variables["params"])),
                   jax.tree.leaves(pm)):
     np.testing.assert_array_equal(a, b)
@@ -202,8 +204,8 @@ def test_nonfinite_stop_raises_and_keeps_no_bad_checkpoint(data_dir, tmp_path):
 def test_nonfinite_skip_drops_updates_and_counts(data_dir, tmp_path):
   cfg = helpers.tiny_config(data_dir, nonfinite="skip",
                             **{"data.std": (0.0, 0.0, 0.0)})
-  s = train.setup(cfg, 1000, 24)  # hierarchical_shapes: 24 fine classes
-  init = jax.device_get(train.init_state(s, cfg.seed).params)
+  s = train_state.setup(cfg, 1000, 24)  # hierarchical_shapes: 24 fine classes
+  init = jax.device_get(train_state.init_state(s, cfg.seed).params)
   state = train.train_and_evaluate(cfg, str(tmp_path))
   assert int(state.num_skipped) == 4
   for a, b in zip(jax.tree.leaves(init), jax.tree.leaves(state.params)):
@@ -213,7 +215,7 @@ def test_nonfinite_skip_drops_updates_and_counts(data_dir, tmp_path):
 
 
 def test_finite_check_runs_once_not_once_per_leaf(data_dir):
-  finite = lambda *t: bool(jax.jit(train._finite)(*t))
+  finite = lambda *t: bool(jax.jit(train_step._finite)(*t))
   ok = {"a": np.zeros(3, np.float32), "b": np.full(2, -0.0, np.float32),
         "i": np.arange(3)}
   assert finite(ok)
@@ -224,11 +226,11 @@ def test_finite_check_runs_once_not_once_per_leaf(data_dir):
   # (228 fusions larger than the leaf count here; I-JEPA at compare_cpu size compiled
   # for 12+ minutes in 13.6 GB). Now one fusion holds it.
   cfg = _method_config(data_dir, "ijepa")
-  s = train.setup(cfg, 1000, 20)
-  state = jax.eval_shape(lambda: train.init_state(s, 0))
+  s = train_state.setup(cfg, 1000, 20)
+  state = jax.eval_shape(lambda: train_state.init_state(s, 0))
   batch = jax.eval_shape(lambda: pipeline.to_global(_batch(cfg, data_dir),
                                                     s.mesh))
-  hlo = train.jit_train_step(s).lower(state, batch).compile().as_text()
+  hlo = train_step.jit_train_step(s).lower(state, batch).compile().as_text()
   sizes, size = [], None
   for line in hlo.splitlines():
     if line.startswith("%fused_computation"):
@@ -257,21 +259,21 @@ def test_bad_names_and_batch_sizes(data_dir):
   with pytest.raises(ValueError, match="valid: ae, barlow_twins, byol, dino, "
                      "downstream, ijepa, mae, mveb, nnclr, rdae, sag_vicreg, simclr, "
                      "swav, vicreg"):
-    train.setup(helpers.tiny_config(data_dir, method="moco"), 1000, 20)
+    train_state.setup(helpers.tiny_config(data_dir, method="moco"), 1000, 20)
   with pytest.raises(ValueError, match="valid: resnet18"):
-    train.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
+    train_state.setup(helpers.tiny_config(data_dir, **{"model.name": "vgg"}),
                 1000, 20)
   with pytest.raises(ValueError, match="valid: lars"):
-    train.setup(helpers.tiny_config(data_dir, **{"optimizer.name": "adam"}),
+    train_state.setup(helpers.tiny_config(data_dir, **{"optimizer.name": "adam"}),
                 1000, 20)
   with pytest.raises(ValueError, match="not divisible by the 8 devices"):
-    train.setup(helpers.tiny_config(data_dir, batch_size=36), 1000, 20)
+    train_state.setup(helpers.tiny_config(data_dir, batch_size=36), 1000, 20)
   with pytest.raises(ValueError, match="valid: stop, skip"):
-    train.setup(helpers.tiny_config(data_dir, nonfinite="ignore"), 1000, 20)
+    train_state.setup(helpers.tiny_config(data_dir, nonfinite="ignore"), 1000, 20)
 
 
 def test_summary_monitor_and_eval_cli(data_dir, tmp_path, monkeypatch):
-  from ssljax import eval_main  # pylint: disable=g-import-not-at-top
+  from ssljax import saved_runs  # pylint: disable=g-import-not-at-top
   from ssljax import optim  # pylint: disable=g-import-not-at-top
   cfg = helpers.tiny_config(data_dir, num_steps=2, eval_every=1,
                             summary_eval=True, **{
@@ -290,7 +292,7 @@ def test_summary_monitor_and_eval_cli(data_dir, tmp_path, monkeypatch):
     for metric in ("linear_probe_accuracy", "knn_accuracy"):
       assert 0.0 <= summary[key][metric] <= 1.0
   assert summary["trained"]["step"] == 2 and summary["random_init"]["step"] == 0
-  results, path = eval_main.evaluate(
+  results, path = saved_runs.evaluate(
       str(tmp_path), names="knn,ncc,cdnv,hierarchy,rankme,layers,random")
   assert path.endswith("checkpoints/eval_step2.json") and os.path.exists(path)
   np.testing.assert_allclose(results["rep/label/true/knn_k5"],
@@ -304,13 +306,13 @@ def test_summary_monitor_and_eval_cli(data_dir, tmp_path, monkeypatch):
   assert json.load(open(path))["results"] == results
   assert checkpoint.manager(str(tmp_path), cfg.checkpoint).all_steps(
   ) == [2]  # the JSON beside the step dirs is not mistaken for a step
-  init, _ = eval_main.evaluate(str(tmp_path), step=0, names="knn")
+  init, _ = saved_runs.evaluate(str(tmp_path), step=0, names="knn")
   np.testing.assert_allclose(init["rep/label/true/knn_k5"],
                              summary["random_init"]["knn_accuracy"])
   with pytest.raises(ValueError, match="available: 0 .random init., 2"):
-    eval_main.evaluate(str(tmp_path), step=7)
+    saved_runs.evaluate(str(tmp_path), step=7)
   with pytest.raises(ValueError, match="Valid: linear"):
-    eval_main.evaluate(str(tmp_path), names="knn,nccc")
+    saved_runs.evaluate(str(tmp_path), names="knn,nccc")
 
 
 @pytest.mark.parametrize("method", ["mveb", "byol", "simclr", "ae", "mae"])
@@ -318,15 +320,15 @@ def test_every_method_trains_a_step(data_dir, method):
   overrides = {"data.num_local": 2, "data.local_size": 8} if (
       method == "mveb") else {}
   cfg = _method_config(data_dir, method, **overrides)
-  s = train.setup(cfg, 1000, 20)
+  s = train_state.setup(cfg, 1000, 20)
   src = ssljax.data.load_source(cfg.data.dataset, "train", data_dir)
   crops = pipeline.Crops(num_global=cfg.data.num_global, global_size=16,
                          num_local=cfg.data.num_local, local_size=8)
   batch = next(pipeline.train_iterator(src, global_batch=32, seed=0,
                                        crops=crops))
-  state = train.init_state(s, 0)
+  state = train_state.init_state(s, 0)
   before = jax.device_get(state.params)  # the step donates `state`
-  step = train.jit_train_step(s)
+  step = train_step.jit_train_step(s)
   new, m = step(state, pipeline.to_global(batch, s.mesh))
   new, m = step(new, pipeline.to_global(batch, s.mesh))
   m = jax.device_get(m)

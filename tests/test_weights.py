@@ -10,6 +10,7 @@ import pytest
 from ssljax import models
 from ssljax import weights
 from ssljax.methods import mae
+from ssljax.models import vit
 from tests import helpers
 
 with open(os.path.join(helpers.ROOT, "tests", "fixtures",
@@ -116,7 +117,7 @@ def _mae_params(patch=4, image=32):
                 decoder_width=64, decoder_depth=1, decoder_heads=2)
   v = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0),
                                       [jnp.zeros((1, image, image, 3))]))
-  pos = mae.sincos_2d(image // patch, 192)
+  pos = vit.sincos_2d(image // patch, 192)
   return net, _randomize(v["params"], 4), np.asarray(pos)
 
 

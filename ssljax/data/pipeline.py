@@ -383,7 +383,7 @@ def make_mesh(devices=None, fsdp=1):
   """Mesh over `devices` (default: all): 1-D with the batch axis "data",
   or with fsdp > 1 two axes "data" × "fsdp" (fsdp consecutive devices per
   row: parameters and optimizer state are split along "fsdp", the batch
-  along both; ssljax.train.state_shardings)."""
+  along both; ssljax.train_state.state_shardings)."""
   devices = np.asarray(devices if devices is not None else jax.devices())
   devices = devices.reshape(-1)
   if fsdp == 1:

@@ -49,8 +49,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import ssljax.data
-from ssljax import cli
-from ssljax import eval_main
+from ssljax import runtime
+from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
 from ssljax import train
@@ -114,7 +114,7 @@ def run_config(method, dataset, seed, factor, overrides, base_steps,
 
 
 def _metrics(workdir, step):
-  res, _ = eval_main.evaluate(workdir, step)
+  res, _ = saved_runs.evaluate(workdir, step)
   return {k: float(res[k]) for _, k in COLUMNS if k in res}
 
 
@@ -169,7 +169,7 @@ def plot(results, factor, path):
 
 def main(argv):
   del argv
-  cli.quiet_library_logs(FLAGS.verbosity)
+  runtime.quiet_library_logs(FLAGS.verbosity)
   bad = sorted(set(FLAGS.methods) - set(METHODS))
   if bad:
     raise app.UsageError(f"Unknown methods {bad}; valid: {METHODS}.")

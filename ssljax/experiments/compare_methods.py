@@ -52,7 +52,7 @@ from absl import app
 from absl import flags
 from etils import epath
 import numpy as np
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
 from ssljax import train
@@ -260,8 +260,8 @@ def run_all(workdir, datasets, methods, seeds=(0,), split="test",
           encoders[encoder] = "random_init" + (f":{cell}" if encoders
                                                else "")
           out["runs"][f"{ds}/{encoders[encoder]}/seed{seed}"] = \
-              eval_main.evaluate(wd, 0)[0]
-        r, _ = eval_main.evaluate(wd)
+              saved_runs.evaluate(wd, 0)[0]
+        r, _ = saved_runs.evaluate(wd)
         r["train_minutes"] = minutes
         r["init"] = encoders[encoder]  # the init this cell is read against
         out["runs"][f"{ds}/{cell}/seed{seed}"] = r

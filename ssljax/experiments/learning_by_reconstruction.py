@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import ssljax.data
 from ssljax import checkpoint
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import evals
 from ssljax import experiments
 from ssljax import files
@@ -196,7 +196,7 @@ def training_part(dataset, out):
     t = time.time()
     train.train_and_evaluate(run_config(run, dataset), str(wd))
     minutes = (time.time() - t) / 60
-    _, init, evaluator, _ = eval_main.load(str(wd), 0)
+    _, init, evaluator, _ = saved_runs.load(str(wd), 0)
     mngr = checkpoint.manager(str(wd), checkpoint.load_config(
         str(wd)).checkpoint, read_only=True)
     rows = [json.loads(l) for l in (wd / "metrics.jsonl").read_text(

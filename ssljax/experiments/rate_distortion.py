@@ -29,7 +29,7 @@ CPU: energy landscapes on 2-D toy data and a rate-distortion curve on MNIST.
    test split (batches of 200 in the split's order, σ by the config's rule)
    -> W/rate_distortion.png; the first 8 test digits and every model's
    reconstructions -> W/reconstructions.png; linear probe and kNN (k = 20)
-   on the hidden code (ssljax.eval_main, the evaluators of ssljax-eval).
+   on the hidden code (ssljax.saved_runs, the evaluators of ssljax-eval).
 W/results.json holds every number and the minutes each part took. Runs
 that finished are not retrained (train.py resumes a workdir). Measured
 runtime (22 min on 2 shared CPU cores) and results: docs/rate_distortion.md.
@@ -48,8 +48,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ssljax import cli
-from ssljax import eval_main
+from ssljax import runtime
+from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
 from ssljax import methods
@@ -91,7 +91,7 @@ def _train(cfg, workdir):
   cfg.progress = False
   t = time.perf_counter()
   train.train_and_evaluate(cfg, workdir)
-  _, variables, _, _ = eval_main.load(workdir)
+  _, variables, _, _ = saved_runs.load(workdir)
   return variables, (time.perf_counter() - t) / 60
 
 
@@ -280,7 +280,7 @@ def run_mnist(workdir, *, data_dir=None,
     f = _reconstruct(cfg, variables)
     rate, dist, s_x, s_xh = rate_distortion(cfg, f, x)
     t = time.perf_counter()
-    probes, _ = eval_main.evaluate(wd, names="linear,knn")
+    probes, _ = saved_runs.evaluate(wd, names="linear,knn")
     r = {"lagrange": None if name == "ae" else float(cfg.rdae.lagrange),
          "train_minutes": minutes,
          "eval_minutes": (time.perf_counter() - t) / 60,
@@ -342,7 +342,7 @@ def _save(fig, workdir, name):
 
 def main(argv):
   del argv
-  cli.quiet_library_logs(FLAGS.verbosity)
+  runtime.quiet_library_logs(FLAGS.verbosity)
   unknown = set(FLAGS.parts) - {"toy", "mnist"}
   if unknown:
     raise app.UsageError(f"Unknown --parts {sorted(unknown)}; valid: toy, "

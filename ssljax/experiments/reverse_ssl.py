@@ -29,7 +29,7 @@ matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 from ssljax import checkpoint
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import evals
 from ssljax import experiments
 from ssljax import files
@@ -51,7 +51,7 @@ def _define_flags():
 
 def evaluate_checkpoints(workdir):
   """[(epoch, {name: value})] for step 0 and every kept checkpoint."""
-  cfg, init, evaluator, _ = eval_main.load(workdir, 0)
+  cfg, init, evaluator, _ = saved_runs.load(workdir, 0)
   steps_per_epoch = len(evaluator.train_src) // cfg.batch_size
   mngr = checkpoint.manager(workdir, cfg.checkpoint)
   names = evals.parse(cfg.eval.cli)

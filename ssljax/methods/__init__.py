@@ -53,7 +53,7 @@ def init_fn(cfg, num_classes):
   """(the networks of cfg, a function of no arguments returning the
   variables a run of cfg starts from: cfg.seed's, with cfg.encoder_seed's
   encoder where set). The one recipe for every reader that rebuilds a
-  run's init (ssljax-eval --step=0, export, import); train.init_state
+  run's init (ssljax-eval --step=0, export, import); train_state.init_state
   takes its seed as an argument and calls init_variables itself."""
   net = build(cfg)
   return net, functools.partial(init_variables, net, sample_views(cfg.data),

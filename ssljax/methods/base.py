@@ -131,9 +131,13 @@ class Objective(NamedTuple):
       1 everywhere.
   project_params(params) -> params: applied after every optimizer update
       (a constraint, e.g. SwAV's unit-norm prototypes). None: none.
-  load_pretrained(params, batch_stats) -> (params, batch_stats): host-side
-      replacement of the initial variables (e.g. a pretrained encoder),
-      called once when a run starts, not when it resumes. None: keep them.
+  load_pretrained(params, batch_stats, read_variables) -> (params,
+      batch_stats): host-side replacement of the initial variables (e.g. a
+      pretrained encoder), called once when a run starts, not when it
+      resumes. None: keep them. `read_variables(workdir, step)` -> (cfg,
+      variables, step) reads another run (ssljax.saved_runs.read_variables,
+      passed in by train_state: reading a run of any method needs the
+      registry of methods, a layer above the methods).
   """
   loss: Callable
   init_state: Callable = _no_state

@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import optax
 
 from ssljax import models
+from ssljax import weights
 from ssljax.data import mixup
 from ssljax.methods import base
 
@@ -150,18 +151,17 @@ def lr_scales(cfg, params):
   return jax.tree_util.tree_map_with_path(scale, params)
 
 
-def load_pretrained(cfg, params, batch_stats):
+def load_pretrained(cfg, params, batch_stats, read_variables):
   """(params, batch_stats) with the encoder's replaced by those of
-  cfg.downstream.init_from's checkpoint (unchanged when it is "")."""
+  cfg.downstream.init_from's checkpoint (unchanged when it is ""), read
+  with `read_variables` (Objective.load_pretrained)."""
   d = cfg.downstream
   if not d.init_from:
     return params, batch_stats
-  # Imported here: export_main imports ssljax.methods.
-  from ssljax import export_main  # pylint: disable=g-import-not-at-top
-  pre_cfg, pre, _ = export_main.read_variables(d.init_from, d.init_step)
-  out = export_main.with_state_dict(
+  pre_cfg, pre, _ = read_variables(d.init_from, d.init_step)
+  out = weights.with_state_dict(
       cfg, {"params": params, "batch_stats": batch_stats},
-      export_main.to_state_dict(pre_cfg, pre, num_classes=0))
+      weights.to_state_dict(pre_cfg, pre, num_classes=0))
   return out["params"], out["batch_stats"]
 
 
@@ -196,4 +196,4 @@ def make_objective(cfg, net, *, mesh=None, total_steps=None):
   return base.Objective(
       loss_fn, uses_labels=True,
       lr_scales=lambda params: lr_scales(cfg, params),
-      load_pretrained=lambda p, s: load_pretrained(cfg, p, s))
+      load_pretrained=lambda p, s, read: load_pretrained(cfg, p, s, read))

@@ -70,8 +70,8 @@ import optax
 from ssljax import models
 from ssljax.methods import base
 from ssljax.methods import ema
-from ssljax.methods.mae import sincos_2d
 from ssljax.models.vit import Block
+from ssljax.models.vit import sincos_2d
 
 LOSSES = ("smooth_l1", "l2")
 _TRIES = 20  # the official collator's draws before it relaxes a constraint

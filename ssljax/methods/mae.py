@@ -42,11 +42,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from ssljax import models
 from ssljax.methods import base
 from ssljax.models.vit import Block
+from ssljax.models.vit import sincos_2d
 
 POOLS = ("cls", "gap")
 _xavier = nn.initializers.xavier_uniform()
@@ -56,23 +56,6 @@ def default_config():
   return ml_collections.ConfigDict(dict(mae=dict(
       mask_ratio=0.75, norm_pix_loss=True, decoder_width=512,
       decoder_depth=8, decoder_heads=16, pool="cls", probe_full_image=True)))
-
-
-def sincos_2d(grid, dim):
-  """Fixed [grid², dim] embedding: half the channels encode the column,
-  half the row (the official get_2d_sincos_pos_embed's order)."""
-  if dim % 4:
-    raise ValueError(f"MAE position embeddings need a width divisible by 4; "
-                     f"got {dim}.")
-  omega = 1.0 / 10000 ** (np.arange(dim // 4, dtype=np.float64) / (dim / 4))
-  rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
-
-  def one_d(pos):
-    out = pos.reshape(-1)[:, None] * omega[None]
-    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-
-  return np.concatenate([one_d(cols), one_d(rows)], axis=1).astype(
-      np.float32)
 
 
 def patchify(x_nhwc, p):

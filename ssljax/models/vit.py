@@ -16,6 +16,25 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+
+def sincos_2d(grid, dim):
+  """Fixed [grid², dim] embedding: half the channels encode the column,
+  half the row (the order of MAE's official get_2d_sincos_pos_embed; MAE
+  and I-JEPA use it, and export writes it as timm's pos_embed)."""
+  if dim % 4:
+    raise ValueError(f"Sin-cos position embeddings need a width divisible by 4; "
+                     f"got {dim}.")
+  omega = 1.0 / 10000 ** (np.arange(dim // 4, dtype=np.float64) / (dim / 4))
+  rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+
+  def one_d(pos):
+    out = pos.reshape(-1)[:, None] * omega[None]
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+  return np.concatenate([one_d(cols), one_d(rows)], axis=1).astype(
+      np.float32)
 
 
 def drop_path(module, x, rate, train):

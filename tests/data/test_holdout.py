@@ -5,6 +5,7 @@ import pytest
 
 from ssljax import checkpoint
 from ssljax import train
+from ssljax import train_state
 from ssljax import validate
 import ssljax.data
 from ssljax.data import pipeline
@@ -81,8 +82,8 @@ def test_evaluator_scores_the_held_out_classes(data_dir, shapes_train):
   from ssljax import monitor  # pylint: disable=g-import-not-at-top
   cfg = helpers.tiny_config(data_dir, **{"data.holdout_key": "coarse_label",
                                          "data.holdout_classes": (0,)})
-  s = train.setup(cfg, 1000, 20)
-  state = train.init_state(s, 0)
+  s = train_state.setup(cfg, 1000, 20)
+  state = train_state.init_state(s, 0)
   test_src = ssljax.data.load_source(cfg.data.dataset, "test", data_dir)
   ev = monitor.Evaluator(cfg, monitor.make_represent(s.net, cfg.data, s.mesh),
                          s.mesh, shapes_train, test_src)

@@ -12,6 +12,7 @@ import numpy as np
 from ssljax import methods
 from ssljax import models
 from ssljax import train
+from ssljax import train_state
 from ssljax.methods import base
 from tests import helpers
 
@@ -73,8 +74,8 @@ def test_a_new_method_trains_without_touching_train_py(data_dir, tmp_path,
   cfg = helpers.tiny_config(data_dir, num_steps=3)
   cfg.method = "toy"
   cfg.update(_Toy.default_config())
-  s = train.setup(cfg, 1000, 20)
-  probe0 = np.asarray(train.init_state(s, cfg.seed).params["probe"]["kernel"])
+  s = train_state.setup(cfg, 1000, 20)
+  probe0 = np.asarray(train_state.init_state(s, cfg.seed).params["probe"]["kernel"])
   state = train.train_and_evaluate(cfg, str(tmp_path))
   assert int(state.method_state["count"]) == 3
   w = np.asarray(state.params["head"]["kernel"])
@@ -102,7 +103,7 @@ def test_probe_init_does_not_change_the_network_init():
 def test_evaluation_imports_no_training_code():
   code = ("import sys; import ssljax.evals; "
           "assert 'ssljax.losses' not in sys.modules, 'evals'; "
-          "import ssljax.eval_main; "
-          "assert 'ssljax.train' not in sys.modules, 'eval_main'")
+          "import ssljax.cli.eval; "
+          "assert 'ssljax.train' not in sys.modules, 'ssljax-eval'")
   subprocess.run([sys.executable, "-c", code], check=True,
                  cwd=helpers.ROOT, timeout=300)

@@ -6,7 +6,6 @@ import pytest
 
 from ssljax import losses
 from ssljax import methods
-from ssljax import train
 import ssljax.data
 from ssljax.data import pipeline
 from ssljax.methods import byol

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from ssljax import eval_main
+from ssljax import saved_runs
 from ssljax import train
 from ssljax.data import pipeline
 from ssljax.methods import downstream
@@ -35,7 +35,7 @@ def test_linear_trunk_is_the_pretrained_one_and_never_moves(
     tiny_workdir, tmp_path):
   cfg = _config(None, tiny_workdir, **{"downstream.head_norm": "bn"})
   state = train.train_and_evaluate(cfg, str(tmp_path))
-  _, pre, _, _ = eval_main.load(tiny_workdir)
+  _, pre, _, _ = saved_runs.load(tiny_workdir)
   for name in ("params", "batch_stats"):  # weights and BN statistics
     for a, b in zip(_leaves(pre[name]["encoder"]),
                     _leaves(getattr(state, name)["encoder"])):
@@ -49,7 +49,7 @@ def test_linear_trunk_is_the_pretrained_one_and_never_moves(
   trainable = sum(x.size for k, v in state.params.items() if k != "encoder"
                   for x in jax.tree.leaves(v))
   assert sizes < 4 * trainable
-  r, _ = eval_main.evaluate(str(tmp_path), names="classify")
+  r, _ = saved_runs.evaluate(str(tmp_path), names="classify")
   assert 0 <= r["logits/label/true/top1"] <= r["logits/label/true/top5"] <= 1
 
 
@@ -58,7 +58,7 @@ def test_finetune_moves_the_trunk_and_its_statistics(data_dir, tiny_workdir,
   cfg = _config(data_dir, tiny_workdir, "finetune",
                 **{"downstream.trunk_lr_scale": 0.1})
   state = train.train_and_evaluate(cfg, str(tmp_path))
-  _, pre, _, _ = eval_main.load(tiny_workdir)
+  _, pre, _, _ = saved_runs.load(tiny_workdir)
   for name in ("params", "batch_stats"):
     gap = max(float(np.abs(a - b).max()) for a, b in zip(
         _leaves(pre[name]["encoder"]),

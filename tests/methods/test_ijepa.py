@@ -284,7 +284,7 @@ def test_ema_momentum_is_linear_to_one():
 def test_four_step_cli_run_on_the_comparison_config(data_dir, tmp_path):
   env = dict(os.environ, XLA_FLAGS="")  # one device: one compile
   subprocess.run(
-      [sys.executable, "-m", "ssljax.main",
+      [sys.executable, "-m", "ssljax.cli.train",
        f"--config={helpers.ROOT}/configs/compare_cpu.py:ijepa,"
        "hierarchical_shapes", f"--workdir={tmp_path}",
        "--config.data.dataset=hierarchical_shapes/32_small",

@@ -64,13 +64,6 @@ def test_loss_matches_the_official_forward_loss(norm_pix_loss):
   np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-def test_sincos_embedding_is_fixed_and_distinct():
-  e = mae.sincos_2d(4, 16)
-  assert e.shape == (16, 16) and np.abs(e).max() <= 1
-  assert len({tuple(np.round(r, 6)) for r in e}) == 16
-  np.testing.assert_allclose(e[0], [0, 0, 0, 0, 1, 1, 1, 1] * 2)
-
-
 def test_network_init_and_features():
   net = mae.MAE(width=32, depth=2, num_heads=2, patch_size=4,
                 decoder_width=16, decoder_depth=1, decoder_heads=2)

@@ -145,7 +145,7 @@ def test_the_objective_carries_the_fifo_through_steps(data_dir):
 def test_four_step_cli_run_on_the_comparison_config(data_dir, tmp_path):
   env = dict(os.environ, XLA_FLAGS="")  # one device: one compile
   subprocess.run(
-      [sys.executable, "-m", "ssljax.main",
+      [sys.executable, "-m", "ssljax.cli.train",
        f"--config={helpers.ROOT}/configs/compare_cpu.py:nnclr,"
        "hierarchical_shapes", f"--workdir={tmp_path}",
        "--config.data.dataset=hierarchical_shapes/32_small",

@@ -8,6 +8,8 @@ import pytest
 
 from ssljax import entropy
 from ssljax import train
+from ssljax import train_state
+from ssljax import train_step
 from ssljax import validate
 from ssljax.data import pipeline
 from ssljax.methods import rdae
@@ -197,9 +199,9 @@ def test_one_device_equals_eight_devices():
            "label": np.arange(64, dtype=np.int32) % 4}
   out = {}
   for n in (1, 8):
-    s = train.setup(cfg, 2000, 4, mesh=train.make_mesh(jax.devices()[:n]))
-    state = train.init_state(s, 0)
-    new, metrics = train.jit_train_step(s)(
+    s = train_state.setup(cfg, 2000, 4, mesh=train_state.make_mesh(jax.devices()[:n]))
+    state = train_state.init_state(s, 0)
+    new, metrics = train_step.jit_train_step(s)(
         state, pipeline.to_global(batch, s.mesh))
     out[n] = jax.device_get((new.params, new.method_state, metrics))
   for k in ("loss", "rate", "distortion", "sigma"):

@@ -6,7 +6,8 @@ import pytest
 
 from ssljax import losses
 from ssljax import methods
-from ssljax import train
+from ssljax import train_state
+from ssljax import train_step
 from ssljax import validate
 import ssljax.data
 from ssljax.data import pipeline
@@ -149,8 +150,8 @@ def test_one_device_equals_eight_devices(data_dir):
   batch = _batch(cfg, data_dir)
   out = {}
   for n in (1, 8):
-    s = train.setup(cfg, 1000, 20, mesh=train.make_mesh(jax.devices()[:n]))
-    new, m = train.jit_train_step(s)(train.init_state(s, 0),
+    s = train_state.setup(cfg, 1000, 20, mesh=train_state.make_mesh(jax.devices()[:n]))
+    new, m = train_step.jit_train_step(s)(train_state.init_state(s, 0),
                                      pipeline.to_global(batch, s.mesh))
     out[n] = jax.device_get((new.params, m))
   assert out[1][1]["pair_weight"] == 0.5
@@ -179,10 +180,10 @@ def test_ema_graph_trains_and_the_target_lags(data_dir):
   # are zero while it is off, step 1 that it is on.
   cfg.pairing.warmup_fraction = 1 / cfg.num_steps
   cfg.ema.base = 0.9
-  s = train.setup(cfg, 1000, 20)
-  state = train.init_state(s, 0)
+  s = train_state.setup(cfg, 1000, 20)
+  state = train_state.init_state(s, 0)
   assert set(state.method_state) == {"step", "ema"}
-  step = train.jit_train_step(s)
+  step = train_step.jit_train_step(s)
   batch = pipeline.to_global(_batch(cfg, data_dir), s.mesh)
   state, m = step(state, batch)
   m = jax.device_get(m)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ssljax import losses
-from ssljax import train
+from ssljax import train_state
+from ssljax import train_step
 from ssljax.data import pipeline
 from ssljax.methods import swav
 from tests import helpers
@@ -128,15 +129,15 @@ def test_prototypes_stay_unit_norm_and_frozen_at_first(data_dir, shapes_train):
   cfg.projector = "32-16"
   cfg.swav.update(num_prototypes=10, freeze_prototypes_steps=1)
   cfg.optimizer.update(name="adamw", base_lr=1e-2, warmup_epochs=0.0)
-  s = train.setup(cfg, 1000, 24)
-  state = train.init_state(s, 0)
+  s = train_state.setup(cfg, 1000, 24)
+  state = train_state.init_state(s, 0)
   kernel = lambda st: np.asarray(st.params["prototypes"]["kernel"])
   np.testing.assert_allclose(np.linalg.norm(kernel(state), axis=0), 1,
                              rtol=1e-5)
   batch = pipeline.to_global(next(pipeline.train_iterator(
       shapes_train, global_batch=32, seed=0,
       crops=pipeline.Crops(num_global=2, global_size=16))), s.mesh)
-  step = train.jit_train_step(s)
+  step = train_step.jit_train_step(s)
   before = kernel(state)
   state, m = step(state, batch)  # step 0: frozen
   assert float(m["prototypes_frozen"]) == 1
@@ -151,7 +152,7 @@ def test_prototypes_stay_unit_norm_and_frozen_at_first(data_dir, shapes_train):
 def test_four_step_cli_run_on_the_comparison_config(data_dir, tmp_path):
   env = dict(os.environ, XLA_FLAGS="")  # one device: one compile
   subprocess.run(
-      [sys.executable, "-m", "ssljax.main",
+      [sys.executable, "-m", "ssljax.cli.train",
        f"--config={helpers.ROOT}/configs/compare_cpu.py:swav,"
        "hierarchical_shapes", f"--workdir={tmp_path}",
        "--config.data.dataset=hierarchical_shapes/32_small",
@@ -189,8 +190,8 @@ def test_queue_fills_from_its_start_and_joins_the_codes_when_full(data_dir):
   cfg.update(swav.default_config())
   cfg.projector = "32-16"
   cfg.swav.update(num_prototypes=10, queue_length=64, queue_start_step=1)
-  s = train.setup(cfg, 1000, 24)
-  state = train.init_state(s, 0)
+  s = train_state.setup(cfg, 1000, 24)
+  state = train_state.init_state(s, 0)
   net_params = {k: v for k, v in state.params.items() if k != "probe"}
   variables = {"params": net_params, "batch_stats": state.batch_stats}
   kernel = np.asarray(net_params["prototypes"]["kernel"], np.float64)
@@ -227,4 +228,4 @@ def test_queue_fills_from_its_start_and_joins_the_codes_when_full(data_dir):
   assert int(mstate["queue_filled"]) == 64 and int(mstate["queue_ptr"]) == 32
   with pytest.raises(ValueError, match="multiple of the global batch_size"):
     cfg.swav.queue_length = 48
-    train.setup(cfg, 1000, 24)
+    train_state.setup(cfg, 1000, 24)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ssljax import models
+from ssljax.models import vit
 
 
 def _num_params(module, shape):
@@ -124,3 +125,10 @@ def nn_scope():
     def make_rng(self, _):
       return jax.random.key(3)
   return _M()
+
+
+def test_sincos_embedding_is_fixed_and_distinct():
+  e = vit.sincos_2d(4, 16)
+  assert e.shape == (16, 16) and np.abs(e).max() <= 1
+  assert len({tuple(np.round(r, 6)) for r in e}) == 16
+  np.testing.assert_allclose(e[0], [0, 0, 0, 0, 1, 1, 1, 1] * 2)

@@ -1,4 +1,4 @@
-"""`ssljax-train` / `python -m ssljax.main`: pretrain from a config file.
+"""`ssljax-train` / `python -m ssljax.cli.train`: pretrain from a config file.
 
   ssljax-train --config=configs/quickstart.py --workdir=/tmp/qs
   ssljax-train --config=configs/vicreg_resnet50_imagenet.py \\
@@ -7,7 +7,7 @@
 
 A workdir that holds checkpoints is resumed from its newest one.
 
-Exit codes (`ssljax.cli`): 0 done; 1 an error (one line saying what to
+Exit codes (`ssljax.cli.common`): 0 done; 1 an error (one line saying what to
 do; --traceback for the whole trace); 2 a bad command line (e.g. a
 misspelled config field, with the closest valid fields); 75 stopped by
 SIGTERM / SIGINT after checkpointing (run the same command again to
@@ -15,11 +15,12 @@ resume). Library INFO logs (orbax, tensorstore, jax) are hidden unless
 --verbosity=1 or higher; ssljax's own INFO lines and every warning show.
 """
 
-if __name__ == "__main__":  # python -m ssljax.main: see ssljax/entry.py
+if __name__ == "__main__":  # python -m ssljax.cli.train: see entry.py
   from ssljax import preemption  # pylint: disable=g-import-not-at-top
   preemption.install()
 
-import importlib.util  # pylint: disable=g-import-not-at-top
+import difflib  # pylint: disable=g-import-not-at-top
+import importlib.util
 import os
 import re
 import sys
@@ -33,10 +34,11 @@ from jax.experimental import multihost_utils
 from ml_collections import config_flags
 import numpy as np
 
-from ssljax import cli
-from ssljax.data import pipeline
+from ssljax import runtime
 from ssljax import train
 from ssljax import validate
+from ssljax.cli import common
+from ssljax.data import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (Python, get_config(arg=None)).",
@@ -55,7 +57,7 @@ flags.DEFINE_bool("multiprocess", False,
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 flags.DEFINE_integer("num_processes", None, "Processes in the job.")
 flags.DEFINE_integer("process_id", None, "This process' index.")
-flags.DEFINE_string("compilation_cache", cli.default_compilation_cache(),
+flags.DEFINE_string("compilation_cache", runtime.default_compilation_cache(),
                     "Persistent XLA compilation cache folder (local or "
                     "gs://; empty: off).")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -105,10 +107,10 @@ def connect_cpu_collectives():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  cli.quiet_library_logs(FLAGS.verbosity)
-  cli.use_compilation_cache(FLAGS.compilation_cache)
+  runtime.quiet_library_logs(FLAGS.verbosity)
+  runtime.use_compilation_cache(FLAGS.compilation_cache)
   initialize_distributed()
-  cli.report_errors(lambda: train.train_and_evaluate(
+  common.report_errors(lambda: train.train_and_evaluate(
       _CONFIG.value, FLAGS.workdir, override_config=FLAGS.override_config,
       force_lock=FLAGS.force_lock), "ssljax-train", FLAGS.traceback)
 
@@ -147,7 +149,6 @@ def _load_config(prog, path, arg):
   """The config that --config=PATH[:ARG] names, or a usage error saying why
   it does not load (loaded here too so absl never buries that in a
   traceback)."""
-  import difflib  # pylint: disable=g-import-not-at-top
   spec = f"{path}:{arg}" if arg is not None else path
   if not os.path.isfile(path):
     folder = os.path.dirname(path) or "."
@@ -222,7 +223,7 @@ def parse_flags(argv):
   (with the closest valid fields), a bad value, a missing flag. Expands `~`
   in --config=~/x.py (no shell does after `=`). --help lists this module's
   flags and exits 0."""
-  prog = "ssljax-train"  # also under python -m ssljax.main, as in main()
+  prog = "ssljax-train"  # also under python -m ssljax.cli.train, as in main()
   argv = list(argv)
   before_dashes = argv[1:argv.index("--")] if "--" in argv else argv[1:]
   if any(a in _HELP_ARGS for a in before_dashes):

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from ssljax import eval_main
-from ssljax import export_main
-from ssljax import import_main
 from ssljax import methods
+from ssljax import saved_runs
+from ssljax import weights
 from tests import helpers
 
 
@@ -25,23 +24,23 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
     data_dir, tmp_path):
   cfg = helpers.tiny_config(data_dir)
   cfg.model.width = 64  # torchvision's width
-  src = export_main.to_state_dict(cfg, jax.tree.map(
+  src = weights.to_state_dict(cfg, jax.tree.map(
       lambda x: np.random.RandomState(x.size % 97).rand(*x.shape).astype(
           np.float32) + 0.5,
       jax.eval_shape(methods.init_fn(cfg, 24)[1])))
   path = str(tmp_path / "in.safetensors")
   safetensors.numpy.save_file(src, path)
   wd = str(tmp_path / "imported")
-  import_main.import_weights(path, cfg, wd)
+  saved_runs.import_weights(path, cfg, wd)
   with pytest.raises(ValueError, match="already holds checkpoints"):
-    import_main.import_weights(path, cfg, wd)
-  _, variables, _, step = eval_main.load(wd)
-  assert step == import_main.IMPORTED_STEP
+    saved_runs.import_weights(path, cfg, wd)
+  _, variables, _, step = saved_runs.load(wd)
+  assert step == saved_runs.IMPORTED_STEP
   np.testing.assert_array_equal(
       variables["params"]["encoder"]["stem_conv"]["kernel"],
       np.transpose(src["conv1.weight"], (2, 3, 1, 0)))
   out = str(tmp_path / "out.safetensors")
-  meta = export_main.export(wd, "torchvision", out)
+  meta = saved_runs.export(wd, "torchvision", out)
   assert meta["ssljax_step"] == "1" and "resnet18" in meta["load_with"]
   assert "nn.Identity()" in meta["load_with"]  # the CIFAR stem's max-pool
   _files_equal(path, out)
@@ -49,19 +48,19 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   bad = dict(src, **{"conv1.weight": src["conv1.weight"] * np.nan})
   safetensors.numpy.save_file(bad, str(tmp_path / "nan.safetensors"))
   with pytest.raises(FloatingPointError, match="not finite"):
-    import_main.import_weights(str(tmp_path / "nan.safetensors"), cfg,
+    saved_runs.import_weights(str(tmp_path / "nan.safetensors"), cfg,
                                str(tmp_path / "nan"))
   assert not list((tmp_path / "nan" / "checkpoints").glob("[0-9]*"))
   # A config whose model is not the file's: one clear error, nothing made.
   cfg.model.name = "resnet34"
   with pytest.raises(KeyError, match="layer1.2"):
-    import_main.import_weights(path, cfg, str(tmp_path / "bad"))
+    saved_runs.import_weights(path, cfg, str(tmp_path / "bad"))
   assert not (tmp_path / "bad" / "checkpoints").exists()
 
 
 def test_export_cli_refuses_what_no_torch_model_loads(tiny_workdir, tmp_path):
   out = tmp_path / "x.safetensors"
-  args = [sys.executable, "-m", "ssljax.export_main", f"--workdir={tiny_workdir}",
+  args = [sys.executable, "-m", "ssljax.cli.export", f"--workdir={tiny_workdir}",
           f"--out={out}"]
   r = subprocess.run(args + ["--format=torchvision"], capture_output=True,
                      text=True, cwd=helpers.ROOT)
@@ -81,14 +80,14 @@ def test_vit_workdirs_round_trip_through_timm_state_dicts(method):
   rng = np.random.RandomState(0)
   variables = jax.tree.map(
       lambda x: rng.randn(*x.shape).astype(np.float32), shapes)
-  sd = export_main.to_state_dict(cfg, variables, num_classes=10)
+  sd = weights.to_state_dict(cfg, variables, num_classes=10)
   assert sd["head.weight"].shape == (10, 192) and sd["pos_embed"].shape == (
       1, 65, 192)
   fresh = jax.tree.map(np.zeros_like, variables)
-  back = export_main.with_state_dict(cfg, fresh, sd)
-  enc, _ = export_main.encoder_of(cfg, back)
+  back = weights.with_state_dict(cfg, fresh, sd)
+  enc, _ = weights.encoder_of(cfg, back)
   jax.tree.map(np.testing.assert_array_equal, enc,
-               export_main.encoder_of(cfg, variables)[0])
+               weights.encoder_of(cfg, variables)[0])
   # Heads, the decoder and the probe stay as they were (here zeros).
   rest = {k: v for k, v in back["params"].items()
           if k not in enc and k != "encoder"}
