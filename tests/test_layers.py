@@ -137,6 +137,29 @@ def test_imports_inside_functions_are_only_the_listed_ones():
   assert deferred == DEFERRED
 
 
+def unnamed_in_layout(text, root=ROOT):
+  """Modules that docs/layout.md does not name: by their path, or by their
+  file name in a table row that names their folder."""
+  rows = [line for line in text.splitlines() if line.startswith("|")]
+  missing = []
+  for path in sorted(root.rglob("*.py")):
+    rel = path.relative_to(root.parent).as_posix()
+    folder = rel.rsplit("/", 1)[0] + "/"
+    if f"`{rel}`" not in text and not any(
+        f"`{folder}" in r and f"`{path.name}`" in r for r in rows):
+      missing.append(rel)
+  return missing
+
+
+def test_layout_names_every_module():
+  text = (ROOT.parent / "docs" / "layout.md").read_text()
+  assert unnamed_in_layout(text) == []
+  assert unnamed_in_layout(text.replace("`ssljax/train_step.py`", "")) == [
+      "ssljax/train_step.py"]
+  assert unnamed_in_layout(text.replace(", `ijepa.py`", "")) == [
+      "ssljax/methods/ijepa.py"]
+
+
 @pytest.mark.parametrize("path", sorted(ROOT.rglob("*.py")),
                          ids=lambda p: str(p.relative_to(ROOT.parent)))
 def test_files_fit_one_reading(path):

@@ -1,4 +1,4 @@
-"""The method contract: what `train.py` and the evaluators need of a method.
+"""The method contract: what training and the evaluators need of a method.
 
 A method is one file (`ssljax/methods/<name>.py`) that owns its networks and
 its loss. It exposes three plain functions:
@@ -29,7 +29,7 @@ method keeps between steps (EMA target network, memory bank, ...); it is
 sharded like the parameters (replicated, or split along "fsdp"),
 checkpointed and restored like the rest of the state.
 
-Diagnostics. `train.py` adds to every method's metrics `rep_std_mean` and
+Diagnostics. `train_step.py` adds to every method's metrics `rep_std_mean` and
 `rep_std_min` (`std_summary` of LossAux.rep) and, for a method whose
 LossAux carries `pairs`, `pair_same_<key>` for every label key of the
 batch (`pair_label_metrics`). SSL losses never read labels; these metrics
@@ -54,7 +54,7 @@ class LossAux(NamedTuple):
   rep: jax.Array         # [n, w] encoder features the online probe reads
   # Optional: int [v·n], the positive partner of each row of a view-major
   # stack of the global batch (row r = view r // n of image r % n), in the
-  # same row numbering; train.py reports how often a partner that is
+  # same row numbering; train_step.py reports how often a partner that is
   # another image shares the anchor's labels (`pair_label_metrics`).
   pairs: Any = None
 

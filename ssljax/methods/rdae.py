@@ -12,7 +12,7 @@ Encoder: Dense + softplus for each width of `widths` ("2048" or
 the hidden widths mirrored (Dense + softplus), then a linear Dense to D_in.
 The paper's setting is over-complete (code wider than the input); widths
 are not checked against D_in, so under-complete nets work too. The MLP
-computes in float32; cfg.model is not used (train.py reads only its dtype,
+computes in float32; cfg.model is not used (training reads only its dtype,
 for the views).
 
 Objective on a batch of n (the global batch), with x̂ = f(x̃):

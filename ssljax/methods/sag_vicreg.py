@@ -71,7 +71,7 @@ partner_other_view, partner_self and partner_other_image (fractions of
 the 2n partners that are the other view of the row's image, the row
 itself, or a view of another image; they sum to 1), and z_std_mean,
 z_std_min (`base.std_summary` of the L2-normalized rows of Y; VICReg's
-`std` is the raw one). The partners go to train.py as LossAux.pairs, which
+`std` is the raw one). The partners go to train_step.py as LossAux.pairs, which
 adds pair_same_<key> for every label key of the batch (`label`,
 `coarse_label`, eval.coarse_label_keys): the fraction of the cross-image
 pairs whose two images share that label (`base.pair_label_metrics`; the
