@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from ssljax import saved_runs
 from ssljax import perf
+from ssljax import saved_runs
 from ssljax import train
 from ssljax import train_state
 from ssljax import train_step
@@ -28,7 +28,7 @@ def _one_step(cfg, batch, mesh):
 @pytest.mark.parametrize("method", ["vicreg", "mveb", "mae"])
 def test_data2_fsdp4_equals_one_device(data_dir, method, monkeypatch):
   # The tiny networks' arrays are small: split every one of >= 256 entries.
-  monkeypatch.setattr(train, "FSDP_MIN_SIZE", 256)
+  monkeypatch.setattr(train_state, "FSDP_MIN_SIZE", 256)
   cfg = _method_config(data_dir, method)
   if method == "mveb":
     cfg.loss.score_scope = "global"

@@ -6,8 +6,8 @@ from etils import epath
 import numpy as np
 import pytest
 
-from ssljax import saved_runs
 from ssljax import results
+from ssljax import saved_runs
 from tests import helpers
 
 

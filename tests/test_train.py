@@ -273,8 +273,8 @@ def test_bad_names_and_batch_sizes(data_dir):
 
 
 def test_summary_monitor_and_eval_cli(data_dir, tmp_path, monkeypatch):
-  from ssljax import saved_runs  # pylint: disable=g-import-not-at-top
   from ssljax import optim  # pylint: disable=g-import-not-at-top
+  from ssljax import saved_runs  # pylint: disable=g-import-not-at-top
   cfg = helpers.tiny_config(data_dir, num_steps=2, eval_every=1,
                             summary_eval=True, **{
                                 "knn.k": (5, 20),

@@ -17,8 +17,8 @@ from absl import app
 from absl import flags
 
 from ssljax import evals
-from ssljax import saved_runs
 from ssljax import runtime
+from ssljax import saved_runs
 from ssljax.cli import common
 
 FLAGS = flags.FLAGS

@@ -49,10 +49,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import ssljax.data
-from ssljax import runtime
-from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
+from ssljax import runtime
+from ssljax import saved_runs
 from ssljax import train
 
 FLAGS = flags.FLAGS

@@ -52,9 +52,9 @@ from absl import app
 from absl import flags
 from etils import epath
 import numpy as np
-from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
+from ssljax import saved_runs
 from ssljax import train
 
 FLAGS = flags.FLAGS

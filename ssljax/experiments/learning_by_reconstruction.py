@@ -43,10 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 import ssljax.data
 from ssljax import checkpoint
-from ssljax import saved_runs
 from ssljax import evals
 from ssljax import experiments
 from ssljax import files
+from ssljax import saved_runs
 from ssljax import train
 from ssljax.analysis import reconstruction as rec
 from ssljax.analysis import supervised

@@ -48,11 +48,11 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ssljax import runtime
-from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
 from ssljax import methods
+from ssljax import runtime
+from ssljax import saved_runs
 from ssljax import train
 import ssljax.data
 from ssljax.data import spiral2d

@@ -29,10 +29,10 @@ matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 from ssljax import checkpoint
-from ssljax import saved_runs
 from ssljax import evals
 from ssljax import experiments
 from ssljax import files
+from ssljax import saved_runs
 from ssljax import train
 
 FLAGS = flags.FLAGS

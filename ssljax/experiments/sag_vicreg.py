@@ -94,10 +94,10 @@ from absl import flags
 from etils import epath
 import numpy as np
 import ssljax.data
-from ssljax import runtime
-from ssljax import saved_runs
 from ssljax import experiments
 from ssljax import files
+from ssljax import runtime
+from ssljax import saved_runs
 from ssljax import train
 from ssljax.experiments import sag_vicreg_report as report
 
