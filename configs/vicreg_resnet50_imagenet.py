@@ -22,7 +22,10 @@ from ssljax import configs
 def get_config(arg=None):
   del arg
   c = configs.base_config("vicreg")
-  c.model = dict(name="resnet50", dtype="bfloat16")
+  # The official network: torchvision's ResNet-50 with zero_init_residual,
+  # SyncBatchNorm (PyTorch's unbiased running variance).
+  c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True,
+                 unbiased_running_var=True)
   c.projector = "8192-8192-8192"
   c.data.dataset = "imagenet2012"
   c.data.eval_split = "validation"
@@ -36,6 +39,10 @@ def get_config(arg=None):
   c.optimizer.base_lr = 0.2
   c.optimizer.weight_decay = 1e-6
   c.optimizer.warmup_epochs = 10.0
+  # main_vicreg.py: the cosine ends at 0.001 × the peak rate, and its LARS
+  # applies the current rate to the whole momentum buffer.
+  c.optimizer.end_factor = 0.001
+  c.optimizer.lars_lr_after_momentum = True
   c.log_every = 100
   c.eval_every = 25_000
   c.checkpoint.every = 5000

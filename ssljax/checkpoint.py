@@ -259,7 +259,8 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "downstream.cutmix_alpha": 0.0,
                   "downstream.mix_switch_prob": 0.5,
                   "downstream.mix_prob": 1.0,
-                  "data.seed": None, "encoder_seed": None}
+                  "data.seed": None, "encoder_seed": None,
+                  "optimizer.lars_lr_after_momentum": False}
 
 
 def config_diff(old, new):

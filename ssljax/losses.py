@@ -1,5 +1,8 @@
 """SSL losses as jnp kernels: float32 inside, whatever the model's dtype.
 
+Float32 or wider: float64 inputs stay float64 (`ops.f32`), so the recipe-
+parity tests can compare a whole step with the official code in float64.
+
 Every statistic is over the batch axis of the arrays given. Under `jax.jit`
 with the batch sharded over a mesh, that is the GLOBAL batch: XLA inserts the
 cross-device reductions (the all-gather of the official PyTorch code).
@@ -48,8 +51,8 @@ def vicreg(z1, z2, *, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0,
     (loss, metrics) with float32 scalars: loss, repr_loss, std_loss,
     cov_loss, and `std` (mean per-dimension std, a collapse monitor).
   """
-  z1 = z1.astype(jnp.float32)
-  z2 = z2.astype(jnp.float32)
+  z1 = ops.f32(z1)
+  z2 = ops.f32(z2)
   n, d = z1.shape
   repr_loss = jnp.mean(jnp.square(z1 - z2))
   z1 = z1 - z1.mean(axis=0)
@@ -83,7 +86,7 @@ def barlow_twins(z1, z2, *, lambd=0.0051, eps=1e-5):
   agree in every dimension).
   """
   def bn(z):
-    z = z.astype(jnp.float32)
+    z = ops.f32(z)
     z = z - z.mean(axis=0)
     return z * jax.lax.rsqrt(jnp.mean(jnp.square(z), axis=0) + eps)
   n = z1.shape[0]
@@ -147,9 +150,9 @@ def mveb(online_views, target1, target2, *, lambd=0.01, eta=0.01,
   (mean τ of view k over estimates) and resultant_length (‖mean_i z_i‖
   averaged over views: 1 for a collapsed batch, ≈ 1/√n for uniform).
   """
-  zs = [z.astype(jnp.float32) for z in online_views]
-  t1 = target1.astype(jnp.float32)
-  t2 = target2.astype(jnp.float32)
+  zs = [ops.f32(z) for z in online_views]
+  t1 = ops.f32(target1)
+  t2 = ops.f32(target2)
   v = len(zs)
   if v < 2:
     raise ValueError(f"MVEB needs at least the 2 global views; got {v}.")
@@ -179,10 +182,10 @@ def byol(p1, p2, t1, t2):
   MSE of the L2-normalized vectors; the two directions (p1↔t2, p2↔t1) are
   SUMMED and the result averaged over the batch (range [0, 8]).
   p = online predictor outputs, t = target projector outputs (EMA net)."""
-  pn1 = l2_normalize(p1.astype(jnp.float32))
-  pn2 = l2_normalize(p2.astype(jnp.float32))
-  tn1 = jax.lax.stop_gradient(l2_normalize(t1.astype(jnp.float32)))
-  tn2 = jax.lax.stop_gradient(l2_normalize(t2.astype(jnp.float32)))
+  pn1 = l2_normalize(ops.f32(p1))
+  pn2 = l2_normalize(ops.f32(p2))
+  tn1 = jax.lax.stop_gradient(l2_normalize(ops.f32(t1)))
+  tn2 = jax.lax.stop_gradient(l2_normalize(ops.f32(t2)))
   l12 = 2 - 2 * jnp.sum(pn1 * tn2, axis=-1)
   l21 = 2 - 2 * jnp.sum(pn2 * tn1, axis=-1)
   loss = jnp.mean(l12 + l21)
@@ -198,7 +201,7 @@ def nt_xent(z1, z2, *, temperature=0.1):
   loss_a + loss_b, the SUM of the two directions' batch means (= 2 × the
   mean over the 2N anchors; some reimplementations report the mean).
   Returns (loss, metrics) with contrastive top-1 accuracy."""
-  z = l2_normalize(jnp.concatenate([z1, z2]).astype(jnp.float32))
+  z = l2_normalize(ops.f32(jnp.concatenate([z1, z2])))
   n = z1.shape[0]
   logits = z @ z.T / temperature
   logits = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, logits)
@@ -223,8 +226,8 @@ def nnclr(nn1, p1, nn2, p2, *, temperature=0.1):
   Returns (loss, metrics) with the contrastive top-1 accuracy.
   """
   def one(nn_nd, p_nd):
-    a = l2_normalize(jax.lax.stop_gradient(nn_nd).astype(jnp.float32))
-    b = l2_normalize(p_nd.astype(jnp.float32))
+    a = l2_normalize(ops.f32(jax.lax.stop_gradient(nn_nd)))
+    b = l2_normalize(ops.f32(p_nd))
     logits = a @ b.T / temperature
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.mean(jnp.diagonal(logp)), jnp.mean(
@@ -244,7 +247,7 @@ def sinkhorn(scores_nk, *, epsilon=0.05, iterations=3):
   in the official code). Float32; the official exponentiates without
   subtracting a maximum, as here (ε = 0.05 keeps exp(1/ε) finite in
   float32 for unit-norm scores)."""
-  q = jnp.exp(jax.lax.stop_gradient(scores_nk).astype(jnp.float32)
+  q = jnp.exp(ops.f32(jax.lax.stop_gradient(scores_nk))
               / epsilon).T
   k, b = q.shape
   q = q / jnp.sum(q)
@@ -275,7 +278,7 @@ def swav(scores, *, num_assign=2, temperature=0.1, epsilon=0.05,
     sub = 0.0
     for v, s in enumerate(scores):
       if v != i:
-        logp = jax.nn.log_softmax(s.astype(jnp.float32) / temperature, -1)
+        logp = jax.nn.log_softmax(ops.f32(s) / temperature, -1)
         sub = sub - jnp.mean(jnp.sum(q * logp, axis=1))
     total = total + sub / (len(scores) - 1)
   loss = total / num_assign
@@ -292,7 +295,7 @@ def dino(student_views, teacher_globals, center, *, student_temp=0.1,
   moves to m·c + (1 − m)·mean of the teacher outputs of this GLOBAL batch
   (both views; the official all-reduces the sum), computed after the loss
   used the old one. Returns (loss, metrics, new center [K])."""
-  f32 = lambda x: x.astype(jnp.float32)
+  f32 = ops.f32
   teacher = [jax.lax.stop_gradient(f32(t)) for t in teacher_globals]
   qs = [jax.nn.softmax((t - center) / teacher_temp, axis=-1) for t in teacher]
   total, terms = 0.0, 0

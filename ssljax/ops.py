@@ -5,6 +5,7 @@
   vmf_score    Stein score estimate ŝ ≈ ∇ log q(z) with a von Mises–Fisher
                kernel, for unit-norm rows z (MVEB)
   l2_normalize rows to unit norm (zero rows stay zero)
+  f32          cast to float32, or keep a wider float (float64 stays)
   affinity_graph, random_walk_partners
                kNN similarity graph over a batch and a partner for every
                row drawn from a t-step random walk on it (SAG-VICReg)
@@ -12,6 +13,13 @@
 
 import jax
 import jax.numpy as jnp
+
+
+def f32(x):
+  """x as float32, or as it is when wider: losses compute in float32 under
+  bfloat16 models and in float64 when the model is float64 (the
+  recipe-parity tests compare steps with the official code in float64)."""
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 def l2_normalize(x):

@@ -9,7 +9,12 @@ multiplies the learning rate of those excluded parameters (Barlow Twins'
 official recipe: 0.0048 / 0.2 = 0.024; default 1). `weight_decay_end`
 (None: constant) makes the weight decay a cosine from `weight_decay` to
 it over the run, as DINO's and I-JEPA's `wd_scheduler` (0.04 -> 0.4).
-`clip_per_param` (0: off) rescales each parameter's gradient to that L2
+`lars_lr_after_momentum` (default False: optax.lars, which scales by the
+learning rate before the momentum buffer) applies the current learning
+rate to the whole momentum buffer, as the official LARS of VICReg, Barlow
+Twins and MVEB (and torch SGD) do: the two differ whenever the rate
+changes, i.e. through all of warm-up and cosine decay; the paper-recipe
+configs set it. `clip_per_param` (0: off) rescales each parameter's gradient to that L2
 norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
 `clip_norm` clips the global norm.
 """
@@ -68,13 +73,20 @@ def kernel_mask(params):
 
 def make(cfg, global_batch, total_steps, steps_per_epoch):
   """optax optimizer from cfg: name, base_lr, weight_decay, momentum,
-  trust_coefficient, warmup_epochs, warmup_start_factor, end_factor,
-  clip_norm (None or 0: no clipping), for adamw b1, b2 (default 0.9,
+  trust_coefficient, lars_lr_after_momentum, warmup_epochs,
+  warmup_start_factor, end_factor, clip_norm (None or 0: no clipping), for adamw b1, b2 (default 0.9,
   0.999; MAE uses b2 = 0.95), for sgd nesterov (default False; BYOL's
   linear evaluation uses it)."""
   lr = schedule(cfg, global_batch, total_steps, steps_per_epoch)
   wd = weight_decay(cfg, total_steps)
-  if cfg.name == "lars":
+  if cfg.name == "lars" and cfg.get("lars_lr_after_momentum", False):
+    tx = optax.chain(
+        optax.add_decayed_weights(wd, mask=kernel_mask),
+        optax.masked(optax.scale_by_trust_ratio(
+            trust_coefficient=cfg.trust_coefficient), kernel_mask),
+        optax.trace(decay=cfg.momentum),
+        optax.scale_by_learning_rate(lr))
+  elif cfg.name == "lars":
     tx = optax.lars(lr, weight_decay=wd,
                     weight_decay_mask=kernel_mask,
                     trust_coefficient=cfg.trust_coefficient,

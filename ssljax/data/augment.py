@@ -197,7 +197,8 @@ def augment(key, images, spec, mean=IMAGENET_MEAN, std=IMAGENET_STD,
   Example i uses `jax.random.fold_in(key, i)`: draws depend on the key and
   the example's position in the (global) batch, not on the device layout.
   """
-  x = images.astype(jnp.float32) / 255.0
+  # float32, or float64 for a float64 model (the recipe-parity tests).
+  x = images.astype(jnp.promote_types(dtype, jnp.float32)) / 255.0
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(
       jnp.arange(x.shape[0]))
   x = jax.vmap(lambda k, im: augment_image(k, im, spec))(keys, x)

@@ -32,7 +32,7 @@ class JointEmbedding(nn.Module):
       rep, _ = self.encoder(x, train=train)
       out["rep"].append(rep)
       z = self.projector(rep, train=train) if self.projector else rep
-      out["z"].append(z.astype(jnp.float32))
+      out["z"].append(z.astype(jnp.promote_types(z.dtype, jnp.float32)))
       if self.predictor is not None:
         out["p"].append(self.predictor(z, train=train))
     return out
@@ -44,7 +44,10 @@ class JointEmbedding(nn.Module):
 def build(cfg, projector, predictor=None):
   """JointEmbedding for cfg.model with MLP heads from kwargs of models.MLP."""
   encoder = models.from_config(cfg.model)
-  mlp = lambda kw: models.MLP(**kw, dtype=encoder.dtype) if kw else None
+  mlp = lambda kw: models.MLP(
+      **kw, dtype=encoder.dtype,
+      unbiased_running_var=getattr(encoder, "unbiased_running_var", False)
+  ) if kw else None
   return JointEmbedding(encoder=encoder, projector=mlp(projector),
                         predictor=mlp(predictor))
 

@@ -30,7 +30,9 @@ ENCODERS = {
 }
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
-           "float16": jnp.float16}
+           "float16": jnp.float16,
+           # With jax_enable_x64 only: the recipe-parity tests.
+           "float64": jnp.float64}
 
 
 def build(name, **overrides):

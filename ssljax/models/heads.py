@@ -13,6 +13,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from ssljax.models.norm import BatchNorm
+
 
 def parse_spec(spec):
   try:
@@ -32,6 +34,7 @@ class MLP(nn.Module):
   last_bias: bool = True
   last_bn: bool = False
   dtype: Any = jnp.float32
+  unbiased_running_var: bool = False  # BatchNorm as PyTorch: models.norm
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -40,14 +43,16 @@ class MLP(nn.Module):
     for i, d in enumerate(dims[:-1]):
       x = nn.Dense(d, use_bias=self.hidden_bias, dtype=self.dtype,
                    name=f"fc{i + 1}")(x)
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                       epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}")(x)
+      x = BatchNorm(use_running_average=not train, momentum=0.9,
+                    epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}",
+                    unbiased_running_var=self.unbiased_running_var)(x)
       x = nn.relu(x)
     x = nn.Dense(dims[-1], use_bias=self.last_bias, dtype=self.dtype,
                  name=f"fc{len(dims)}")(x)
     if self.last_bn:
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                       epsilon=1e-5, use_scale=False, use_bias=False,
-                       dtype=self.dtype, name=f"bn{len(dims)}")(x)
-    return x.astype(jnp.float32)
+      x = BatchNorm(use_running_average=not train, momentum=0.9,
+                    epsilon=1e-5, use_scale=False, use_bias=False,
+                    dtype=self.dtype, name=f"bn{len(dims)}",
+                    unbiased_running_var=self.unbiased_running_var)(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 

@@ -3,7 +3,8 @@
 Matches torchvision's resnet18/34/50 without the classifier (ResNet-50 trunk:
 23,508,032 parameters). Options: `stem="cifar"` (3×3 stride-1 conv, no max-pool,
 for 32 px inputs), `zero_init_residual` (last BN scale of every residual block
-starts at 0, as in MVEB / Goyal et al.), `width` (channels of the first stage).
+starts at 0, as in MVEB / Goyal et al.), `width` (channels of the first stage), `unbiased_running_var` (BatchNorm's
+running variance as PyTorch updates it: ssljax.models.norm).
 BatchNorm: momentum 0.9 (torch 0.1), eps 1e-5; under jit with a batch sharded
 over devices its statistics are over the global batch (sync BN).
 """
@@ -13,6 +14,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from ssljax.models.norm import BatchNorm
+
 
 class Block(nn.Module):
   """Basic (two 3×3) or bottleneck (1×1, 3×3, 1×1 ×4) residual block."""
@@ -21,16 +24,18 @@ class Block(nn.Module):
   bottleneck: bool
   zero_init_residual: bool
   dtype: Any
+  unbiased_running_var: bool = False
 
   @nn.compact
   def __call__(self, x, train):
     conv = lambda f, k, s, name: nn.Conv(
         f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
         dtype=self.dtype, name=name)
-    norm = lambda name, zero=False: nn.BatchNorm(
+    norm = lambda name, zero=False: BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
         dtype=self.dtype, name=name,
-        scale_init=nn.initializers.zeros if zero else nn.initializers.ones)
+        scale_init=nn.initializers.zeros if zero else nn.initializers.ones,
+        unbiased_running_var=self.unbiased_running_var)
     out_features = self.features * (4 if self.bottleneck else 1)
     if self.bottleneck:
       y = nn.relu(norm("bn1")(conv(self.features, 1, 1, "conv1")(x)))
@@ -55,6 +60,7 @@ class ResNet(nn.Module):
   stem: str = "imagenet"
   zero_init_residual: bool = False
   dtype: Any = jnp.float32
+  unbiased_running_var: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -67,8 +73,9 @@ class ResNet(nn.Module):
     else:
       x = nn.Conv(self.width, (3, 3), (1, 1), padding=[(1, 1)] * 2,
                   use_bias=False, dtype=self.dtype, name="stem_conv")(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                     epsilon=1e-5, dtype=self.dtype, name="stem_bn")(x)
+    x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                  dtype=self.dtype, name="stem_bn",
+                  unbiased_running_var=self.unbiased_running_var)(x)
     x = nn.relu(x)
     if self.stem == "imagenet":
       x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1)] * 2)
@@ -77,6 +84,7 @@ class ResNet(nn.Module):
       for j in range(num_blocks):
         x = Block(self.width * 2**i, 2 if (i > 0 and j == 0) else 1,
                   self.bottleneck, self.zero_init_residual, self.dtype,
+                  self.unbiased_running_var,
                   name=f"stage{i + 1}_block{j + 1}")(x, train)
       inter[f"stage{i + 1}"] = x
     return jnp.mean(x, axis=(1, 2)), inter

@@ -1,0 +1,56 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from ssljax.models.norm import BatchNorm
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("shape", [(16, 8), (4, 5, 5, 8)])
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_default_is_flax_batchnorm_bit_for_bit(dtype, shape, train, affine):
+  x = (jax.random.normal(jax.random.PRNGKey(0), shape) * 3 + 1).astype(dtype)
+  kw = dict(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+            dtype=dtype, use_scale=affine, use_bias=affine)
+  ref, ours = nn.BatchNorm(**kw), BatchNorm(**kw)
+  v = ref.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.structure(v) == jax.tree.structure(
+      ours.init(jax.random.PRNGKey(1), x))
+  v = jax.tree.map(lambda t: t + 0.3, v)
+  run = lambda m: jax.jit(lambda v, x: m.apply(v, x, mutable=["batch_stats"]))
+  (y1, s1), (y2, s2) = run(ref)(v, x), run(ours)(v, x)
+  assert y1.dtype == y2.dtype
+  np.testing.assert_array_equal(np.asarray(y1, np.float32),
+                                np.asarray(y2, np.float32))
+  for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s2)):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(16, 8), (4, 5, 5, 8)])
+def test_unbiased_running_var_is_torchs(shape):
+  x = np.random.default_rng(0).normal(2.0, 3.0, shape)
+  ours = BatchNorm(unbiased_running_var=True, dtype=jnp.float64)
+  with jax.enable_x64(True):
+    v = ours.init(jax.random.PRNGKey(0), x)
+    y, new = ours.apply(v, jnp.asarray(x), mutable=["batch_stats"])
+    y, new = np.asarray(y), jax.device_get(new)
+  bn = (torch.nn.BatchNorm1d if len(shape) == 2 else torch.nn.BatchNorm2d)(
+      shape[-1]).double().train()
+  xt = torch.from_numpy(x if len(shape) == 2 else x.transpose(0, 3, 1, 2))
+  want = bn(xt).detach().numpy()
+  if len(shape) == 4:
+    want = want.transpose(0, 2, 3, 1)
+  np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+  np.testing.assert_allclose(new["batch_stats"]["var"],
+                             bn.running_var.numpy(), rtol=1e-12)
+  np.testing.assert_allclose(new["batch_stats"]["mean"],
+                             bn.running_mean.numpy(), rtol=1e-12)
+  biased = BatchNorm(dtype=jnp.float64)
+  with jax.enable_x64(True):
+    _, old = biased.apply(v, jnp.asarray(x), mutable=["batch_stats"])
+  assert not np.allclose(old["batch_stats"]["var"], bn.running_var.numpy(),
+                         rtol=1e-6)

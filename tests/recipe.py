@@ -1,0 +1,336 @@
+"""PyTorch transcriptions of the official training steps (recipe parity).
+
+What the official repositories do around the loss, in float64, for the
+tests/test_recipe_*.py files: torchvision's ResNet with its initialization,
+the official MLP heads, LARS as facebookresearch/vicreg and barlowtwins
+write it, their warm-up + cosine schedule, and the multi-GPU semantics of
+one DDP step simulated with W workers in one process:
+
+  - DDP averages the W workers' gradients: `ddp_average`, (1/W) Σ_w of the
+    gradient of worker w's loss;
+  - a gather whose backward all-reduces the gradients (VICReg's
+    FullGatherLayer) is a plain concatenation inside one autograd graph;
+  - `torch.distributed.all_reduce` on a tensor that requires grad is not
+    differentiated: worker w's loss sees the sum, its backward only its own
+    part (`nondiff_all_reduce`);
+  - SyncBatchNorm over all W workers is BatchNorm over the global batch.
+
+Transcribed from the official code, not copied; each function names what it
+follows.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ssljax import weights
+
+
+
+# ----------------------------------------------------------------------------
+# Networks: torchvision's layout and initialization.
+# ----------------------------------------------------------------------------
+def _conv(cin, cout, k, stride):
+  return nn.Conv2d(cin, cout, k, stride, k // 2, bias=False)
+
+
+class BasicBlock(nn.Module):
+  expansion = 1
+
+  def __init__(self, cin, planes, stride):
+    super().__init__()
+    self.conv1, self.bn1 = _conv(cin, planes, 3, stride), nn.BatchNorm2d(planes)
+    self.conv2, self.bn2 = _conv(planes, planes, 3, 1), nn.BatchNorm2d(planes)
+    self.downsample = _downsample(cin, planes, stride)
+
+  def forward(self, x):
+    y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+    return torch.relu(y + (self.downsample(x) if self.downsample else x))
+
+
+class Bottleneck(nn.Module):
+  expansion = 4
+
+  def __init__(self, cin, planes, stride):
+    super().__init__()
+    self.conv1, self.bn1 = _conv(cin, planes, 1, 1), nn.BatchNorm2d(planes)
+    self.conv2, self.bn2 = _conv(planes, planes, 3, stride), nn.BatchNorm2d(
+        planes)
+    self.conv3 = _conv(planes, planes * 4, 1, 1)
+    self.bn3 = nn.BatchNorm2d(planes * 4)
+    self.downsample = _downsample(cin, planes * 4, stride)
+
+  def forward(self, x):
+    y = torch.relu(self.bn1(self.conv1(x)))
+    y = self.bn3(self.conv3(torch.relu(self.bn2(self.conv2(y)))))
+    return torch.relu(y + (self.downsample(x) if self.downsample else x))
+
+
+def _downsample(cin, cout, stride):
+  if stride == 1 and cin == cout:
+    return None
+  return nn.Sequential(_conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+
+class ResNet(nn.Module):
+  """torchvision.models.ResNet without `fc` (the official SSL codes set it to
+  Identity), with a `width` for the first stage (torchvision: 64) and the
+  CIFAR stem as an option. Initialization as torchvision's constructor:
+  convolutions kaiming_normal_(mode="fan_out", nonlinearity="relu"), BN
+  weight 1 and bias 0, and with zero_init_residual the last BN weight of
+  every residual branch 0."""
+
+  def __init__(self, stage_sizes, bottleneck, width=64, stem="imagenet",
+               zero_init_residual=False):
+    super().__init__()
+    block = Bottleneck if bottleneck else BasicBlock
+    if stem == "imagenet":
+      self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+      self.maxpool = nn.MaxPool2d(3, 2, 1)
+    else:
+      self.conv1 = _conv(3, width, 3, 1)
+      self.maxpool = nn.Identity()
+    self.bn1 = nn.BatchNorm2d(width)
+    cin = width
+    for i, n in enumerate(stage_sizes):
+      layers = []
+      for j in range(n):
+        layers.append(block(cin, width * 2**i, 2 if i > 0 and j == 0 else 1))
+        cin = width * 2**i * block.expansion
+      setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
+    self.num_layers = len(stage_sizes)
+    self.out_dim = cin
+    for m in self.modules():
+      if isinstance(m, nn.Conv2d):
+        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+      elif isinstance(m, nn.BatchNorm2d):
+        nn.init.constant_(m.weight, 1)
+        nn.init.constant_(m.bias, 0)
+    if zero_init_residual:
+      for m in self.modules():
+        if isinstance(m, Bottleneck):
+          nn.init.constant_(m.bn3.weight, 0)
+        elif isinstance(m, BasicBlock):
+          nn.init.constant_(m.bn2.weight, 0)
+
+  def forward(self, x):
+    x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
+    for i in range(self.num_layers):
+      x = getattr(self, f"layer{i + 1}")(x)
+    return x.mean(dim=(2, 3))
+
+
+def resnet(name, **kw):
+  sizes = {"resnet18": ((2, 2, 2, 2), False), "resnet34": ((3, 4, 6, 3),
+                                                           False),
+           "resnet50": ((3, 4, 6, 3), True)}[name]
+  return ResNet(*sizes, **kw)
+
+
+def mlp(dims, hidden_bias=True, last_bias=False, last_bn_affine=None):
+  """The official projector: [Linear + BatchNorm1d + ReLU] per hidden layer,
+  then Linear (PyTorch's default Linear init), and optionally a BatchNorm1d
+  (affine or not) after it."""
+  layers = []
+  for i in range(len(dims) - 2):
+    layers += [nn.Linear(dims[i], dims[i + 1], bias=hidden_bias),
+               nn.BatchNorm1d(dims[i + 1]), nn.ReLU()]
+  layers.append(nn.Linear(dims[-2], dims[-1], bias=last_bias))
+  if last_bn_affine is not None:
+    layers.append(nn.BatchNorm1d(dims[-1], affine=last_bn_affine))
+  return nn.Sequential(*layers)
+
+
+# ----------------------------------------------------------------------------
+# Optimizer and schedule: facebookresearch/vicreg main_vicreg.py and
+# facebookresearch/barlowtwins main.py (the same LARS in both).
+# ----------------------------------------------------------------------------
+class LARS(torch.optim.Optimizer):
+  """The official LARS: weight decay then the trust ratio η‖p‖/‖g‖ (both
+  skipped for 1-D parameters when the filters are on), then momentum on the
+  adapted update, then p -= lr · momentum buffer: the learning rate of the
+  current step multiplies the whole buffer."""
+
+  def __init__(self, params, lr=0.0, weight_decay=0.0, momentum=0.9,
+               eta=0.001, exclude_1d=True):
+    super().__init__(params, dict(lr=lr, weight_decay=weight_decay,
+                                  momentum=momentum, eta=eta,
+                                  exclude_1d=exclude_1d))
+
+  @torch.no_grad()
+  def step(self):
+    for g in self.param_groups:
+      for p in g["params"]:
+        dp = p.grad
+        if dp is None:
+          continue
+        adapt = not (g["exclude_1d"] and p.ndim == 1)
+        if adapt:
+          dp = dp.add(p, alpha=g["weight_decay"])
+          param_norm, update_norm = torch.norm(p), torch.norm(dp)
+          one = torch.ones_like(param_norm)
+          q = torch.where(param_norm > 0.0, torch.where(
+              update_norm > 0, g["eta"] * param_norm / update_norm, one), one)
+          dp = dp.mul(q)
+        state = self.state[p]
+        if "mu" not in state:
+          state["mu"] = torch.zeros_like(p)
+        mu = state["mu"]
+        mu.mul_(g["momentum"]).add_(dp)
+        p.add_(mu, alpha=-g["lr"])
+
+
+def warmup_cosine_lr(step, base_lr, warmup_steps, max_steps, end=0.001):
+  """adjust_learning_rate of the official VICReg / Barlow Twins: linear from
+  0 over the warm-up, then cosine from base_lr to end · base_lr."""
+  if step < warmup_steps:
+    return base_lr * step / warmup_steps
+  q = 0.5 * (1 + math.cos(math.pi * (step - warmup_steps)
+                          / (max_steps - warmup_steps)))
+  return base_lr * q + end * base_lr * (1 - q)
+
+
+# ----------------------------------------------------------------------------
+# One DDP step, W workers simulated in one process.
+# ----------------------------------------------------------------------------
+def shards(x, num_workers):
+  """The W per-worker slices of a global batch (DistributedSampler order:
+  worker w holds rows w·n/W to (w+1)·n/W)."""
+  return torch.chunk(x, num_workers, dim=0)
+
+
+def nondiff_all_reduce(local, total):
+  """Worker-side value of `all_reduce(local)`: the sum over workers, with
+  gradient only through the worker's own `local` (the collective is not
+  differentiated)."""
+  return local + (total - local).detach()
+
+
+def ddp_average(model, worker_losses):
+  """Sets .grad of the model's parameters to DDP's: the mean over workers
+  of the gradients of their losses."""
+  model.zero_grad(set_to_none=True)
+  (sum(worker_losses) / len(worker_losses)).backward()
+
+
+# ----------------------------------------------------------------------------
+# Weights across: torch state dicts <-> ssljax variables.
+# ----------------------------------------------------------------------------
+def _np(t):
+  return t.detach().cpu().numpy()
+
+
+def mlp_to_flax(seq):
+  """(params, batch_stats) of models.MLP from an `mlp` Sequential."""
+  params, stats = {}, {}
+  linears = [m for m in seq if isinstance(m, nn.Linear)]
+  norms = [m for m in seq if isinstance(m, nn.BatchNorm1d)]
+  for i, lin in enumerate(linears, 1):
+    params[f"fc{i}"] = {"kernel": _np(lin.weight).T}
+    if lin.bias is not None:
+      params[f"fc{i}"]["bias"] = _np(lin.bias)
+  for i, bn in enumerate(norms, 1):
+    if bn.affine:
+      params[f"bn{i}"] = {"scale": _np(bn.weight), "bias": _np(bn.bias)}
+    stats[f"bn{i}"] = {"mean": _np(bn.running_mean),
+                       "var": _np(bn.running_var)}
+  return params, stats
+
+
+def mlp_from_flax(params, stats, prefix):
+  """{torch key: array} of an `mlp` Sequential named `prefix` from
+  models.MLP variables (for comparisons; Sequential indices as `mlp`)."""
+  out, idx = {}, 0
+  n = len([k for k in params if k.startswith("fc")])
+  for i in range(1, n + 1):
+    out[f"{prefix}.{idx}.weight"] = np.asarray(params[f"fc{i}"]["kernel"]).T
+    if "bias" in params[f"fc{i}"]:
+      out[f"{prefix}.{idx}.bias"] = np.asarray(params[f"fc{i}"]["bias"])
+    idx += 1
+    if f"bn{i}" in stats:
+      if f"bn{i}" in params:
+        out[f"{prefix}.{idx}.weight"] = np.asarray(params[f"bn{i}"]["scale"])
+        out[f"{prefix}.{idx}.bias"] = np.asarray(params[f"bn{i}"]["bias"])
+      out[f"{prefix}.{idx}.running_mean"] = np.asarray(stats[f"bn{i}"]["mean"])
+      out[f"{prefix}.{idx}.running_var"] = np.asarray(stats[f"bn{i}"]["var"])
+      idx += 2  # BatchNorm1d, ReLU
+  return out
+
+
+def state_dict(module, prefix):
+  """{prefix.key: array} of a module, without num_batches_tracked."""
+  return {f"{prefix}.{k}": _np(v) for k, v in module.state_dict().items()
+          if not k.endswith("num_batches_tracked")}
+
+
+def encoder_to_torch(params, stats, prefix="backbone"):
+  """{prefix.torch key: array} of ssljax ResNet variables."""
+  sd = weights.resnet_to_torch(params, stats, num_classes=0)
+  return {f"{prefix}.{k}": np.asarray(v) for k, v in sd.items()
+          if not k.endswith("num_batches_tracked")}
+
+
+def encoder_to_flax(net, params_like, stats_like):
+  """(params, batch_stats) of ssljax's ResNet from a torch ResNet."""
+  sd = {k: _np(v) for k, v in net.state_dict().items()}
+  return weights.resnet_from_torch(sd, params_like, stats_like)
+
+
+def max_relative_errors(got, want):
+  """{key: max |got − want| / max |want|} over the keys of `want` (a
+  tensor that is exactly 0 on both sides counts 0); KeyError-free: keys
+  missing on one side are reported as inf."""
+  out = {}
+  for k, w in want.items():
+    if k not in got or np.shape(got[k]) != np.shape(w):
+      out[k] = math.inf
+      continue
+    scale = float(np.max(np.abs(w))) if np.size(w) else 0.0
+    err = float(np.max(np.abs(np.asarray(got[k], np.float64) - w))) if (
+        np.size(w)) else 0.0
+    out[k] = 0.0 if err == 0.0 else err / max(scale, 1e-12)
+  for k in got:
+    if k not in want:
+      out[k] = math.inf
+  return out
+
+
+# ----------------------------------------------------------------------------
+# The ssljax side: the recipe's config, shrunk, stepped on the same batches.
+# ----------------------------------------------------------------------------
+def shrink(cfg, *, model_width=4, projector=None, image_size=32,
+           batch_size=16, num_steps=6, warmup_steps=2):
+  """The paper-recipe config `cfg` at test size, in float64, recipe kept:
+  narrower trunk and heads, small images and batch, a schedule of
+  `num_steps` with `warmup_steps` of warm-up (one step per epoch), no
+  augmentation (compared on its own), no evaluation."""
+  cfg = cfg.copy_and_resolve_references()
+  cfg.model.width = model_width
+  cfg.model.dtype = "float64"
+  if projector is not None:
+    cfg.projector = projector
+  cfg.data.image_size = image_size
+  cfg.augment = "none"
+  cfg.batch_size = batch_size
+  cfg.num_steps = num_steps
+  cfg.optimizer.warmup_epochs = float(warmup_steps)
+  cfg.summary_eval = False
+  cfg.eval_every = 0
+  return cfg
+
+
+def images(rng, batch_size, num_views, size):
+  """uint8 [n, V, S, S, 3] of random pixels (the pre-augmented crops)."""
+  return rng.integers(0, 256, (batch_size, num_views, size, size, 3),
+                      dtype=np.uint8)
+
+
+def views_torch(batch_nvhwc, mean, std):
+  """The views ssljax's "none" augmentation gives, for torch: float64
+  NCHW, x / 255 normalized by the config's mean and std."""
+  x = batch_nvhwc.astype(np.float64) / 255.0
+  x = (x - np.asarray(mean)) / np.asarray(std)
+  return [torch.from_numpy(np.ascontiguousarray(
+      x[:, v].transpose(0, 3, 1, 2))) for v in range(x.shape[1])]
