@@ -23,9 +23,10 @@ def get_config(arg=None):
   del arg
   c = configs.base_config("vicreg")
   # The official network: torchvision's ResNet-50 with zero_init_residual,
-  # SyncBatchNorm (PyTorch's unbiased running variance).
+  # PyTorch's initialization (trunk and projector) and SyncBatchNorm
+  # (PyTorch's unbiased running variance).
   c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True,
-                 unbiased_running_var=True)
+                 torch_init=True, unbiased_running_var=True)
   c.projector = "8192-8192-8192"
   c.data.dataset = "imagenet2012"
   c.data.eval_split = "validation"

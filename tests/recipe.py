@@ -21,11 +21,17 @@ follows.
 
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from scipy import stats as scipy_stats
 import torch
 from torch import nn
 
+from ssljax import train_state
+from ssljax import train_step
 from ssljax import weights
+from ssljax.data import pipeline
 
 
 
@@ -334,3 +340,85 @@ def views_torch(batch_nvhwc, mean, std):
   x = (x - np.asarray(mean)) / np.asarray(std)
   return [torch.from_numpy(np.ascontiguousarray(
       x[:, v].transpose(0, 3, 1, 2))) for v in range(x.shape[1])]
+
+
+def compare_init(got, want, min_size=64, p_min=1e-6):
+  """Problems with an initialization against the official one, both
+  {torch key: array}: keys or shapes that differ, a tensor constant on one
+  side (all 0, all 1) and not the same on the other, and a two-sample
+  Kolmogorov–Smirnov test of the values of every tensor with ≥ min_size
+  entries (p < p_min: another distribution or scale)."""
+  problems = []
+  for k in sorted(set(got) | set(want)):
+    if k not in got or k not in want:
+      problems.append(f"{k}: only in {'ssljax' if k in got else 'official'}")
+      continue
+    a, b = np.asarray(got[k], np.float64), np.asarray(want[k], np.float64)
+    if a.shape != b.shape:
+      problems.append(f"{k}: shape {a.shape} vs official {b.shape}")
+      continue
+    for c in (0.0, 1.0):
+      if np.all(a == c) != np.all(b == c):
+        problems.append(f"{k}: {'all' if np.all(a == c) else 'not all'} {c}"
+                        f" (official: {'all' if np.all(b == c) else 'not'})")
+    if a.size >= min_size and np.std(b) > 0:
+      p = scipy_stats.ks_2samp(a.ravel(), b.ravel()).pvalue
+      if p < p_min:
+        problems.append(f"{k}: values differ (KS p = {p:.1e}; std "
+                        f"{np.std(a):.4g} vs official {np.std(b):.4g})")
+  return problems
+
+
+def ssljax_steps(cfg, load, batches, num_workers, num_classes=10):
+  """Yields (params, batch_stats) on the host after each of ssljax's steps
+  on `batches` ({"global": uint8 [n, V, S, S, 3], "label": int [n]}), on
+  `num_workers` devices, from the variables `load(params, batch_stats)`
+  returns (given the fresh init's, float64 wanted). Call inside
+  jax.enable_x64(True)."""
+  mesh = train_state.make_mesh(jax.devices()[:num_workers])
+  s = train_state.setup(cfg, cfg.batch_size, num_classes, mesh=mesh)
+  state = train_state.init_state(s, 0)
+  params, stats = load(dict(state.params), dict(state.batch_stats))
+  put = lambda t, like: jax.device_put(
+      jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), t),
+      jax.tree.map(lambda x: x.sharding, like))
+  params, stats = put(params, state.params), put(stats, state.batch_stats)
+  state = state.replace(params=params, batch_stats=stats,
+                        opt_state=s.tx.init(params))
+  step_fn = train_step.jit_train_step(s)
+  for batch in batches:
+    state, _ = step_fn(state, pipeline.to_global(batch, mesh))
+    yield jax.device_get(state.params), jax.device_get(state.batch_stats)
+
+
+def random_batches(cfg, num_steps, num_views=2, num_classes=10, seed=0):
+  """The pre-augmented batches both sides train on."""
+  rng = np.random.default_rng(seed)
+  return [{"global": images(rng, cfg.batch_size, num_views,
+                            cfg.data.image_size),
+           "label": rng.integers(0, num_classes, cfg.batch_size).astype(
+               np.int32)} for _ in range(num_steps)]
+
+
+def joint_to_torch(params, stats):
+  """{torch key: array} of a joint-embedding network's encoder
+  ("backbone.*") and projector ("projector.*")."""
+  out = encoder_to_torch(params["encoder"], stats["encoder"])
+  out.update(mlp_from_flax(params["projector"], stats["projector"],
+                           "projector"))
+  return out
+
+
+def load_joint(backbone, projector):
+  """`load` for ssljax_steps: the official backbone and projector's weights
+  in place of ssljax's encoder and projector."""
+  def load(params, stats):
+    params["encoder"], stats["encoder"] = encoder_to_flax(
+        backbone, params["encoder"], stats["encoder"])
+    params["projector"], stats["projector"] = mlp_to_flax(projector)
+    return params, stats
+  return load
+
+
+def worst(errors, k=5):
+  return sorted(errors.items(), key=lambda kv: -kv[1])[:k]

@@ -44,10 +44,11 @@ class JointEmbedding(nn.Module):
 def build(cfg, projector, predictor=None):
   """JointEmbedding for cfg.model with MLP heads from kwargs of models.MLP."""
   encoder = models.from_config(cfg.model)
-  mlp = lambda kw: models.MLP(
-      **kw, dtype=encoder.dtype,
-      unbiased_running_var=getattr(encoder, "unbiased_running_var", False)
-  ) if kw else None
+  # The heads follow the encoder's PyTorch conventions (BN, init) if set.
+  torch = {k: getattr(encoder, k, False)
+           for k in ("unbiased_running_var", "torch_init")}
+  mlp = lambda kw: models.MLP(**kw, dtype=encoder.dtype, **torch) if (
+      kw) else None
   return JointEmbedding(encoder=encoder, projector=mlp(projector),
                         predictor=mlp(predictor))
 

@@ -2,7 +2,9 @@
 
 Hidden layers are Linear + BatchNorm + ReLU; the last layer is Linear only
 (optionally followed by a BatchNorm without affine parameters, as in SimSiam /
-MoCo v3). Conventions of the reference implementations:
+MoCo v3). `torch_init`: every Linear initialized as PyTorch's nn.Linear
+(kernel and bias U(±1/√fan_in)); default Flax's (LeCun normal, zero bias).
+Conventions of the reference implementations:
   VICReg:  hidden bias True,  last bias False.
   BYOL:    hidden bias True,  last bias True   (predictor likewise).
   MVEB:    hidden bias False, last bias True.
@@ -11,6 +13,7 @@ MoCo v3). Conventions of the reference implementations:
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from ssljax.models.norm import BatchNorm
@@ -35,6 +38,7 @@ class MLP(nn.Module):
   last_bn: bool = False
   dtype: Any = jnp.float32
   unbiased_running_var: bool = False  # BatchNorm as PyTorch: models.norm
+  torch_init: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -42,17 +46,29 @@ class MLP(nn.Module):
     x = x.astype(self.dtype)
     for i, d in enumerate(dims[:-1]):
       x = nn.Dense(d, use_bias=self.hidden_bias, dtype=self.dtype,
-                   name=f"fc{i + 1}")(x)
+                   name=f"fc{i + 1}", **self._init(x.shape[-1]))(x)
       x = BatchNorm(use_running_average=not train, momentum=0.9,
                     epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}",
                     unbiased_running_var=self.unbiased_running_var)(x)
       x = nn.relu(x)
     x = nn.Dense(dims[-1], use_bias=self.last_bias, dtype=self.dtype,
-                 name=f"fc{len(dims)}")(x)
+                 name=f"fc{len(dims)}", **self._init(x.shape[-1]))(x)
     if self.last_bn:
       x = BatchNorm(use_running_average=not train, momentum=0.9,
                     epsilon=1e-5, use_scale=False, use_bias=False,
                     dtype=self.dtype, name=f"bn{len(dims)}",
                     unbiased_running_var=self.unbiased_running_var)(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+  def _init(self, fan_in):
+    """nn.Linear's reset_parameters: kaiming_uniform_(a=√5) on the weight
+    is U(±1/√fan_in), and the bias U(±1/√fan_in)."""
+    if not self.torch_init:
+      return {}
+    bound = 1.0 / fan_in**0.5
+    return dict(
+        kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in",
+                                                     "uniform"),
+        bias_init=lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+            key, shape, dtype, -bound, bound))
 

@@ -4,7 +4,10 @@ Matches torchvision's resnet18/34/50 without the classifier (ResNet-50 trunk:
 23,508,032 parameters). Options: `stem="cifar"` (3×3 stride-1 conv, no max-pool,
 for 32 px inputs), `zero_init_residual` (last BN scale of every residual block
 starts at 0, as in MVEB / Goyal et al.), `width` (channels of the first stage), `unbiased_running_var` (BatchNorm's
-running variance as PyTorch updates it: ssljax.models.norm).
+running variance as PyTorch updates it: ssljax.models.norm), `torch_init`
+(convolutions initialized as torchvision's ResNet does, kaiming_normal_
+with mode="fan_out" and the ReLU gain: N(0, 2 / fan_out); default Flax's
+LeCun normal, truncated, variance 1 / fan_in).
 BatchNorm: momentum 0.9 (torch 0.1), eps 1e-5; under jit with a batch sharded
 over devices its statistics are over the global batch (sync BN).
 """
@@ -16,6 +19,13 @@ import jax.numpy as jnp
 
 from ssljax.models.norm import BatchNorm
 
+# torchvision's ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu").
+TORCH_CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _conv_init(torch_init):
+  return TORCH_CONV_INIT if torch_init else nn.initializers.lecun_normal()
+
 
 class Block(nn.Module):
   """Basic (two 3×3) or bottleneck (1×1, 3×3, 1×1 ×4) residual block."""
@@ -25,12 +35,13 @@ class Block(nn.Module):
   zero_init_residual: bool
   dtype: Any
   unbiased_running_var: bool = False
+  torch_init: bool = False
 
   @nn.compact
   def __call__(self, x, train):
     conv = lambda f, k, s, name: nn.Conv(
         f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
-        dtype=self.dtype, name=name)
+        dtype=self.dtype, kernel_init=_conv_init(self.torch_init), name=name)
     norm = lambda name, zero=False: BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
         dtype=self.dtype, name=name,
@@ -61,6 +72,7 @@ class ResNet(nn.Module):
   zero_init_residual: bool = False
   dtype: Any = jnp.float32
   unbiased_running_var: bool = False
+  torch_init: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -69,10 +81,12 @@ class ResNet(nn.Module):
     x = x.astype(self.dtype)
     if self.stem == "imagenet":
       x = nn.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
-                  use_bias=False, dtype=self.dtype, name="stem_conv")(x)
+                  use_bias=False, dtype=self.dtype, name="stem_conv",
+                  kernel_init=_conv_init(self.torch_init))(x)
     else:
       x = nn.Conv(self.width, (3, 3), (1, 1), padding=[(1, 1)] * 2,
-                  use_bias=False, dtype=self.dtype, name="stem_conv")(x)
+                  use_bias=False, dtype=self.dtype, name="stem_conv",
+                  kernel_init=_conv_init(self.torch_init))(x)
     x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                   dtype=self.dtype, name="stem_bn",
                   unbiased_running_var=self.unbiased_running_var)(x)
@@ -84,7 +98,7 @@ class ResNet(nn.Module):
       for j in range(num_blocks):
         x = Block(self.width * 2**i, 2 if (i > 0 and j == 0) else 1,
                   self.bottleneck, self.zero_init_residual, self.dtype,
-                  self.unbiased_running_var,
+                  self.unbiased_running_var, self.torch_init,
                   name=f"stage{i + 1}_block{j + 1}")(x, train)
       inter[f"stage{i + 1}"] = x
     return jnp.mean(x, axis=(1, 2)), inter
