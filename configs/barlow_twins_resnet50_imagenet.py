@@ -23,9 +23,14 @@ from ssljax import configs
 def get_config(arg=None):
   del arg
   c = configs.base_config("barlow_twins")
-  c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True)
+  # torchvision's ResNet-50 (zero_init_residual, its init, the projector's
+  # nn.Linear init) with SyncBatchNorm's unbiased running variance.
+  c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True,
+                 torch_init=True, unbiased_running_var=True)
   c.projector = "8192-8192-8192"
-  c.loss = dict(lambd=0.0051)
+  # The paper's 32 GPUs: the official applied gradient is the true one / 32
+  # (ssljax.methods.barlow_twins).
+  c.loss = dict(lambd=0.0051, ddp_world_size=32)
   c.data.dataset = "imagenet2012"
   c.data.eval_split = "validation"
   c.data.image_size = 224
@@ -40,6 +45,7 @@ def get_config(arg=None):
   c.optimizer.warmup_epochs = 10.0
   c.optimizer.end_factor = 1e-3
   c.optimizer.bias_lr_scale = 0.0048 / 0.2
+  c.optimizer.lars_lr_after_momentum = True  # the official LARS
   c.log_every = 100
   c.eval_every = 25_000
   c.checkpoint.every = 5000

@@ -260,7 +260,8 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "downstream.mix_switch_prob": 0.5,
                   "downstream.mix_prob": 1.0,
                   "data.seed": None, "encoder_seed": None,
-                  "optimizer.lars_lr_after_momentum": False}
+                  "optimizer.lars_lr_after_momentum": False,
+                  "loss.ddp_world_size": 1}
 
 
 def config_diff(old, new):
