@@ -58,6 +58,11 @@ EXTRAS = {
         "pyyaml>=6.0",  # tests/test_launchers.py reads launch/skypilot.yaml
         "scikit-learn>=1.9",
         "scipy>=1.17",
+        # The recipe-parity tests (tests/test_recipe_*.py) run the official
+        # PyTorch training steps. Pinned: 2.13.0 is the CPU build this
+        # project's machines keep on disk (pip's find-links); a range would
+        # pull a newer CUDA build of several GB from PyPI.
+        "torch==2.13.0",
     ] + GCS + NOTEBOOK_RUN,
     "notebooks": ["jupyterlab>=4.0", "matplotlib>=3.10"] + NOTEBOOK_RUN,
     # The PyTorch references of benchmarks/train_step.py and losses.py

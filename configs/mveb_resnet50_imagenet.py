@@ -36,6 +36,7 @@ def get_config(arg=None):
   c.data.eval_split = "validation"
   c.data.image_size = 224
   c.data.global_scale = (0.4, 1.0)
+  c.data.interpolation = "bicubic"  # the official transforms' resize
   c.data.num_global = 2
   c.data.num_local = 6
   c.data.local_size = 96

@@ -32,6 +32,7 @@ def get_config(arg=None):
   c.data.eval_split = "validation"
   c.data.image_size = 224
   c.data.global_scale = (0.08, 1.0)
+  c.data.interpolation = "bicubic"  # the official transforms' resize
   c.data.worker_count = 16
   c.augment = "vicreg"
   c.batch_size = 2048

@@ -47,7 +47,9 @@ def base_config(method="vicreg"):
       # classes). holdout_key="coarse_label" holds out whole branches.
       holdout_key="label", holdout_classes=()))
   # Optional data fields, absent unless a config sets them: flip (default
-  # True: training crops are flipped w.p. 1/2), cache (default False: True
+  # True: training crops are flipped w.p. 1/2), interpolation (default
+  # "bilinear"; "bicubic": the crops' resize of the official VICReg, Barlow
+  # Twins, BYOL, SimCLR and MVEB transforms), cache (default False: True
   # holds the decoded train split in host memory, for small datasets) and
   # cluster = dict(num_clusters, neighbours, iters), clustered mini-batches
   # (ssljax.data.clustered; num_clusters 0 or absent: shuffled batches).

@@ -16,6 +16,7 @@ from ssljax import models
 from ssljax import optim
 from ssljax.data import augment
 from ssljax.data import clustered
+from ssljax.data import pipeline
 from ssljax.methods import ema
 from ssljax.methods import mveb
 
@@ -253,6 +254,11 @@ def check(cfg, *, num_devices=1, num_processes=1):
     problems.append(f"encoder_seed = {cfg.encoder_seed}: {cfg.method} has "
                     "no encoder apart from its heads to seed; leave "
                     "encoder_seed unset.")
+  interp = cfg.data.get("interpolation", "bilinear")
+  if interp not in pipeline.INTERPOLATIONS:
+    problems.append(f"data.interpolation = {interp!r}: valid: "
+                    f"{', '.join(pipeline.INTERPOLATIONS)} (how crops are "
+                    "resized).")
   if cfg.optimizer.get("bias_lr_scale", 1.0) < 0:
     problems.append(f"optimizer.bias_lr_scale = "
                     f"{cfg.optimizer.bias_lr_scale}: must be ≥ 0.")

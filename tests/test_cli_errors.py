@@ -146,6 +146,11 @@ def test_help_lists_ssljax_s_own_flags_and_exits_0(capsys):
      "optimizer.momentum = 1.0: must be in [0, 1)"),
     ({"data.seed": -1}, "data.seed = -1: must be an integer ≥ 0"),
     ({"encoder_seed": -2}, "encoder_seed = -2: must be an integer ≥ 0"),
+    ({"data.interpolation": "nearest"},
+     "data.interpolation = 'nearest': valid: bilinear, bicubic"),
+    ({"method": "barlow_twins", "loss": {"lambd": 0.0051,
+                                         "ddp_world_size": 0}},
+     "loss.ddp_world_size = 0: must be an integer >= 1"),
     ({"model": {"name": "vit_tiny", "patch_size": 4, "drop_path": 0.1}},
      "model.drop_path = 0.1: stochastic depth is wired for dino, downstream "
      "only"),

@@ -52,6 +52,10 @@ class Crops:
   local_scale: tuple[float, float] = (0.05, 0.4)
   ratio: tuple[float, float] = (3 / 4, 4 / 3)
   flip: bool = True
+  # PIL's resampling of the crops: "bilinear" (torchvision's default) or
+  # "bicubic" (the official VICReg, Barlow Twins, BYOL, SimCLR and MVEB
+  # transforms).
+  interpolation: str = "bilinear"
 
 
 def crops_from_config(d):
@@ -59,7 +63,8 @@ def crops_from_config(d):
   return Crops(num_global=d.num_global, global_size=d.image_size,
                global_scale=tuple(d.global_scale), num_local=d.num_local,
                local_size=d.local_size, local_scale=tuple(d.local_scale),
-               flip=d.get("flip", True))
+               flip=d.get("flip", True),
+               interpolation=d.get("interpolation", "bilinear"))
 
 
 # ----------------------------------------------------------------------------
@@ -88,15 +93,19 @@ def crop_box(rng, height, width, scale, ratio):
   return (height - h) // 2, (width - w) // 2, h, w
 
 
-def _resize(image, size, box=None):
+INTERPOLATIONS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def _resize(image, size, box=None, interpolation="bilinear"):
   """Crops `box` (top, left, h, w) of a uint8 array or PIL image and
-  resizes to size×size, bilinear."""
+  resizes to size×size (torchvision's resized_crop on a PIL image: the
+  same two PIL calls)."""
   pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
   if box is not None:
     top, left, h, w = box
     pil = pil.crop((left, top, left + w, top + h))
   if pil.size != (size, size):
-    pil = pil.resize((size, size), Image.BILINEAR)
+    pil = pil.resize((size, size), INTERPOLATIONS[interpolation])
   return np.asarray(pil)
 
 
@@ -105,12 +114,12 @@ def _rgb(image):
 
 
 def random_resized_crop(image, rng, size, scale, ratio=(3 / 4, 4 / 3),
-                        flip=True):
+                        flip=True, interpolation="bilinear"):
   """One random-resized crop of a uint8 H×W×3 image (array or PIL image),
   flipped w.p. 1/2."""
   hw = (image.size[1], image.size[0]) if isinstance(
       image, Image.Image) else image.shape[:2]
-  out = _resize(image, size, crop_box(rng, *hw, scale, ratio))
+  out = _resize(image, size, crop_box(rng, *hw, scale, ratio), interpolation)
   if flip and rng.random() < 0.5:
     out = out[:, ::-1]
   return out
@@ -144,11 +153,13 @@ class MultiCrop(grain.transforms.RandomMap):
     out["index"] = np.int64(index)
     out["global"] = np.stack([
         random_resized_crop(image, rng, c.global_size, c.global_scale,
-                            c.ratio, c.flip) for _ in range(c.num_global)])
+                            c.ratio, c.flip, c.interpolation)
+        for _ in range(c.num_global)])
     if c.num_local:
       out["local"] = np.stack([
           random_resized_crop(image, rng, c.local_size, c.local_scale,
-                              c.ratio, c.flip) for _ in range(c.num_local)])
+                              c.ratio, c.flip, c.interpolation)
+          for _ in range(c.num_local)])
     return out
 
 

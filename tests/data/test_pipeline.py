@@ -1,5 +1,7 @@
 import jax
+import ml_collections
 import numpy as np
+from PIL import Image
 import pytest
 
 from ssljax.data import pipeline as pl
@@ -120,6 +122,35 @@ def test_center_crop_known_answer():
   out = pl.center_crop(img, 16, crop_fraction=0.5)
   assert out.shape == (16, 16, 3)
   assert (out == 200).all()
+
+
+def test_crops_resize_as_torchvision_with_the_recipes_interpolation():
+  # torchvision's resized_crop on a PIL image: crop, then resize.
+  img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), np.uint8)
+  crop = Image.fromarray(img).crop((5, 3, 35, 24))  # box (3, 5, 21, 30)
+  out = {}
+  for name, mode in (("bilinear", Image.BILINEAR),
+                     ("bicubic", Image.BICUBIC)):
+    out[name] = pl._resize(img, 16, (3, 5, 21, 30), name)  # pylint: disable=protected-access
+    np.testing.assert_array_equal(out[name],
+                                  np.asarray(crop.resize((16, 16), mode)))
+  assert not np.array_equal(out["bilinear"], out["bicubic"])
+  d = ml_collections.ConfigDict({
+      "num_global": 2, "image_size": 16, "global_scale": (0.1, 1),
+      "num_local": 0, "local_size": 8, "local_scale": (0.1, 0.4)})
+  assert pl.crops_from_config(d).interpolation == "bilinear"
+  crops = pl.crops_from_config(ml_collections.ConfigDict(
+      dict(d.to_dict(), interpolation="bicubic")))
+  one = lambda c: pl.MultiCrop(c).random_map(
+      (0, {"image": img, "label": 1}), np.random.default_rng(3))["global"]
+  bilinear = pl.crops_from_config(d)
+  assert not np.array_equal(one(crops), one(bilinear))  # passed through
+  rng = np.random.default_rng(3)
+  box = pl.crop_box(rng, 40, 50, (0.1, 1), (3 / 4, 4 / 3))
+  want = pl._resize(img, 16, box, "bicubic")  # pylint: disable=protected-access
+  if rng.random() < 0.5:
+    want = want[:, ::-1]
+  np.testing.assert_array_equal(one(crops)[0], want)
 
 
 def test_crop_box_respects_scale_ratio_and_bounds():
