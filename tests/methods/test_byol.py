@@ -70,15 +70,23 @@ def test_cosine_is_one_minus_a_quarter_of_the_loss(data_dir):
 
 def test_collapsed_input_gives_zero_std(data_dir):
   # Every image and view the same: every embedding row is the same up to
-  # the CPU kernels' row-dependent rounding (~1e-16 here; equal rows give
-  # exactly 0, tests/test_diagnostics.py), against ~0.1 on random views.
-  x = jax.random.normal(jax.random.PRNGKey(1), (1, 16, 16, 3))
-  views = [jnp.tile(x, (32, 1, 1, 1))] * 2
-  _, m = _metrics(_config(data_dir), views)
+  # the CPU kernels' row-dependent rounding (equal rows give exactly 0,
+  # tests/test_diagnostics.py), against ~0.1 on random views. In float64:
+  # each BatchNorm over identical rows divides that rounding by sqrt(eps),
+  # and on some CPUs (AMD EPYC, oneDNN) float32 rounding grew to a std of
+  # 0.04 through the trunk; float64's stays far below the bound.
+  cfg = _config(data_dir)
+  cfg.model.dtype = "float64"
+  with jax.enable_x64(True):
+    x = jax.random.normal(jax.random.PRNGKey(1), (1, 16, 16, 3), jnp.float64)
+    views = [jnp.tile(x, (32, 1, 1, 1))] * 2
+    _, m = _metrics(cfg, views)
   for k in ("z_std_mean", "z_std_min", "p_std_mean", "p_std_min"):
     assert m[k] < 1e-6, k
   assert m["z_std_min"] <= m["z_std_mean"]
-  assert m["p_norm"] > 0
+  # Exactly identical rows: each BatchNorm outputs its bias (0 at init), so
+  # the predictions are 0 too; the diagnostics stay finite.
+  assert np.isfinite(m["p_norm"])
 
 
 def test_one_device_equals_eight_devices(data_dir):
