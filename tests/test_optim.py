@@ -4,8 +4,10 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+import torch
 
 from ssljax import optim
+from tests import recipe
 
 
 def _cfg(**kw):
@@ -143,3 +145,39 @@ def test_per_parameter_clipping_is_dinos_and_weight_decay_follows_a_cosine():
     if t == 0:
       np.testing.assert_allclose(u["kernel"], -0.1 * ref[0], rtol=1e-5)
   np.testing.assert_allclose(u["kernel"], -0.1 * ref[1], rtol=1e-5)
+
+
+def test_lars_lr_after_momentum_is_the_official_lars():
+  # facebookresearch/vicreg's LARS (tests/recipe.py) through warm-up and
+  # cosine: equal with lars_lr_after_momentum, not with optax.lars's order.
+  rng = np.random.default_rng(0)
+  w0 = {"kernel": rng.normal(size=(4, 3)), "bias": rng.normal(size=(3,))}
+  grads = [{k: rng.normal(size=v.shape) for k, v in w0.items()}
+           for _ in range(6)]
+  lr = lambda step: recipe.warmup_cosine_lr(step, 0.2 * 256 / 256, 2, 6)
+
+  def ours(after):
+    cfg = _cfg(warmup_epochs=2, end_factor=0.001, weight_decay=0.1,
+               lars_lr_after_momentum=after)
+    with jax.enable_x64(True):
+      tx, _ = optim.make(cfg, 256, 6, 1)
+      p = jax.tree.map(jnp.asarray, w0)
+      state = tx.init(p)
+      for g in grads:
+        u, state = tx.update(jax.tree.map(jnp.asarray, g), state, p)
+        p = optax.apply_updates(p, u)
+      return jax.device_get(p)
+
+  t = {k: torch.tensor(v, requires_grad=True) for k, v in w0.items()}
+  lars = recipe.LARS(list(t.values()), weight_decay=0.1, momentum=0.9,
+                     eta=0.001)
+  for step, g in enumerate(grads):
+    for k in t:
+      t[k].grad = torch.tensor(g[k])
+    lars.param_groups[0]["lr"] = lr(step)
+    lars.step()
+  official = {k: v.detach().numpy() for k, v in t.items()}
+  after, before = ours(True), ours(False)
+  for k in official:
+    np.testing.assert_allclose(after[k], official[k], rtol=1e-12, atol=1e-14)
+  assert not np.allclose(before["kernel"], official["kernel"], rtol=1e-6)
