@@ -179,5 +179,5 @@ def test_lars_lr_after_momentum_is_the_official_lars():
   official = {k: v.detach().numpy() for k, v in t.items()}
   after, before = ours(True), ours(False)
   for k in official:
-    np.testing.assert_allclose(after[k], official[k], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(after[k], official[k], rtol=1e-9)
   assert not np.allclose(before["kernel"], official["kernel"], rtol=1e-6)
