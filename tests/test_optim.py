@@ -178,6 +178,6 @@ def test_lars_lr_after_momentum_is_the_official_lars():
     lars.step()
   official = {k: v.detach().numpy() for k, v in t.items()}
   after, before = ours(True), ours(False)
-  for k in official:
-    np.testing.assert_allclose(after[k], official[k], rtol=1e-9)
+  for k in official:  # optax computes the schedule's rate in float32
+    np.testing.assert_allclose(after[k], official[k], rtol=1e-7)
   assert not np.allclose(before["kernel"], official["kernel"], rtol=1e-6)
