@@ -49,7 +49,10 @@ def get_config(arg=None):
   c.optimizer = dict(name="lars", base_lr=0.3, weight_decay=1e-6,
                      momentum=0.9, trust_coefficient=0.001,
                      warmup_epochs=10.0, warmup_start_factor=1e-3,
-                     end_factor=1e-3, clip_norm=0.0)
+                     end_factor=1e-3, clip_norm=0.0,
+                     # project/pretrainer.py's LARS: the rate applied to
+                     # the whole momentum buffer.
+                     lars_lr_after_momentum=True)
   c.nonfinite = "skip"
   c.knn = dict(k=(200,), temperature=0.1)
   c.log_every = 100
