@@ -422,3 +422,13 @@ def load_joint(backbone, projector):
 
 def worst(errors, k=5):
   return sorted(errors.items(), key=lambda kv: -kv[1])[:k]
+
+
+def official_joint(cfg, hidden_bias, last_bias):
+  """(backbone, projector) as the official joint-embedding codes build them
+  at the config's sizes: torchvision's ResNet with zero_init_residual (as
+  VICReg's, Barlow Twins' and MVEB's), then `mlp` over cfg.projector."""
+  m = cfg.model
+  backbone = resnet(m.name, width=m.get("width", 64), zero_init_residual=True)
+  dims = [backbone.out_dim] + [int(d) for d in cfg.projector.split("-")]
+  return backbone, mlp(dims, hidden_bias=hidden_bias, last_bias=last_bias)

@@ -38,13 +38,10 @@ class Official(torch.nn.Module):
 
   def __init__(self, cfg):
     super().__init__()
-    m = cfg.model
-    self.backbone = recipe.resnet(m.name, width=m.get("width", 64),
-                                  zero_init_residual=True)
-    dims = [self.backbone.out_dim] + [int(d) for d in cfg.projector.split(
-        "-")]
-    self.projector = recipe.mlp(dims, hidden_bias=False, last_bias=False)
-    self.bn = torch.nn.BatchNorm1d(dims[-1], affine=False)
+    self.backbone, self.projector = recipe.official_joint(
+        cfg, hidden_bias=False, last_bias=False)
+    self.bn = torch.nn.BatchNorm1d(
+        self.projector[-1].out_features, affine=False)
     self.cfg = cfg
 
   def worker_losses(self, y1, y2):

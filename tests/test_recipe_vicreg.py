@@ -35,12 +35,8 @@ class Official(torch.nn.Module):
 
   def __init__(self, cfg):
     super().__init__()
-    m = cfg.model
-    self.backbone = recipe.resnet(m.name, width=m.get("width", 64),
-                                  zero_init_residual=True)
-    dims = [self.backbone.out_dim] + [int(d) for d in cfg.projector.split(
-        "-")]
-    self.projector = recipe.mlp(dims, hidden_bias=True, last_bias=False)
+    self.backbone, self.projector = recipe.official_joint(
+        cfg, hidden_bias=True, last_bias=False)
     self.cfg = cfg
 
   def worker_losses(self, x, y):
