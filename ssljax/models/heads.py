@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ssljax.models.norm import BatchNorm
+from ssljax.models.norm import batch_norm
 
 
 def parse_spec(spec):
@@ -47,17 +47,17 @@ class MLP(nn.Module):
     for i, d in enumerate(dims[:-1]):
       x = nn.Dense(d, use_bias=self.hidden_bias, dtype=self.dtype,
                    name=f"fc{i + 1}", **self._init(x.shape[-1]))(x)
-      x = BatchNorm(use_running_average=not train, momentum=0.9,
-                    epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}",
-                    unbiased_running_var=self.unbiased_running_var)(x)
+      x = batch_norm(use_running_average=not train, momentum=0.9,
+                     epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}",
+                     unbiased_running_var=self.unbiased_running_var)(x)
       x = nn.relu(x)
     x = nn.Dense(dims[-1], use_bias=self.last_bias, dtype=self.dtype,
                  name=f"fc{len(dims)}", **self._init(x.shape[-1]))(x)
     if self.last_bn:
-      x = BatchNorm(use_running_average=not train, momentum=0.9,
-                    epsilon=1e-5, use_scale=False, use_bias=False,
-                    dtype=self.dtype, name=f"bn{len(dims)}",
-                    unbiased_running_var=self.unbiased_running_var)(x)
+      x = batch_norm(use_running_average=not train, momentum=0.9,
+                     epsilon=1e-5, use_scale=False, use_bias=False,
+                     dtype=self.dtype, name=f"bn{len(dims)}",
+                     unbiased_running_var=self.unbiased_running_var)(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
   def _init(self, fan_in):

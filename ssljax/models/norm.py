@@ -19,6 +19,17 @@ import jax
 import jax.numpy as jnp
 
 
+def batch_norm(unbiased_running_var=False, **kwargs):
+  """flax.linen.BatchNorm itself by default (so that the programs XLA
+  compiles, and their rounding, stay exactly what they were: training with
+  AdamW turns a bias-before-BN's rounding-noise gradient into full-size
+  steps, so a different fusion of the same arithmetic changed the
+  quickstart's trajectory), BatchNorm below with `unbiased_running_var`."""
+  if unbiased_running_var:
+    return BatchNorm(unbiased_running_var=True, **kwargs)
+  return nn.BatchNorm(**kwargs)
+
+
 class BatchNorm(nn.Module):
   """Normalizes over every axis but the last."""
   use_running_average: bool = False

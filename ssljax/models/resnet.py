@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from ssljax.models.norm import BatchNorm
+from ssljax.models.norm import batch_norm
 
 # torchvision's ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu").
 TORCH_CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -42,7 +42,7 @@ class Block(nn.Module):
     conv = lambda f, k, s, name: nn.Conv(
         f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
         dtype=self.dtype, kernel_init=_conv_init(self.torch_init), name=name)
-    norm = lambda name, zero=False: BatchNorm(
+    norm = lambda name, zero=False: batch_norm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
         dtype=self.dtype, name=name,
         scale_init=nn.initializers.zeros if zero else nn.initializers.ones,
@@ -87,9 +87,9 @@ class ResNet(nn.Module):
       x = nn.Conv(self.width, (3, 3), (1, 1), padding=[(1, 1)] * 2,
                   use_bias=False, dtype=self.dtype, name="stem_conv",
                   kernel_init=_conv_init(self.torch_init))(x)
-    x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                  dtype=self.dtype, name="stem_bn",
-                  unbiased_running_var=self.unbiased_running_var)(x)
+    x = batch_norm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                   dtype=self.dtype, name="stem_bn",
+                   unbiased_running_var=self.unbiased_running_var)(x)
     x = nn.relu(x)
     if self.stem == "imagenet":
       x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1)] * 2)

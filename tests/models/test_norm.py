@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from ssljax.models import norm
 from ssljax.models.norm import BatchNorm
 
 
@@ -54,3 +55,9 @@ def test_unbiased_running_var_is_torchs(shape):
     _, old = biased.apply(v, jnp.asarray(x), mutable=["batch_stats"])
   assert not np.allclose(old["batch_stats"]["var"], bn.running_var.numpy(),
                          rtol=1e-6)
+
+
+def test_the_default_is_flax_batchnorm_itself():
+  # The compiled programs (and so training's rounding) stay Flax's own.
+  assert type(norm.batch_norm(momentum=0.9)) is nn.BatchNorm
+  assert type(norm.batch_norm(unbiased_running_var=True)) is BatchNorm
