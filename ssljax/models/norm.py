@@ -1,5 +1,9 @@
 """BatchNorm as Flax computes it, with PyTorch's running variance as an option.
 
+`batch_norm(...)`: flax.linen.BatchNorm itself by default, this module's
+BatchNorm with `unbiased_running_var` (ResNet and MLP heads build theirs
+through it).
+
 `flax.linen.BatchNorm`'s arithmetic, op for op (statistics in float32 or
 wider, the variance as E[x²] − E[x]² clipped at 0, the same parameter and
 statistic names), so that the default is bit-identical to it; parameters
