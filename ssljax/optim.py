@@ -14,7 +14,8 @@ learning rate before the momentum buffer) applies the current learning
 rate to the whole momentum buffer, as the official LARS of VICReg, Barlow
 Twins and MVEB (and torch SGD) do: the two differ whenever the rate
 changes, i.e. through all of warm-up and cosine decay; the paper-recipe
-configs set it. `clip_per_param` (0: off) rescales each parameter's gradient to that L2
+configs set it.
+`clip_per_param` (0: off) rescales each parameter's gradient to that L2
 norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
 `clip_norm` clips the global norm.
 """
@@ -74,8 +75,8 @@ def kernel_mask(params):
 def make(cfg, global_batch, total_steps, steps_per_epoch):
   """optax optimizer from cfg: name, base_lr, weight_decay, momentum,
   trust_coefficient, lars_lr_after_momentum, warmup_epochs,
-  warmup_start_factor, end_factor, clip_norm (None or 0: no clipping), for adamw b1, b2 (default 0.9,
-  0.999; MAE uses b2 = 0.95), for sgd nesterov (default False; BYOL's
+  warmup_start_factor, end_factor, clip_norm (None or 0: no clipping), for
+  adamw b1, b2 (default 0.9, 0.999; MAE uses b2 = 0.95), for sgd nesterov (default False; BYOL's
   linear evaluation uses it)."""
   lr = schedule(cfg, global_batch, total_steps, steps_per_epoch)
   wd = weight_decay(cfg, total_steps)

@@ -37,8 +37,8 @@ _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
 
 def build(name, **overrides):
   """Encoder `name` with field overrides, e.g. build("resnet18", stem="cifar",
-  width=32, dtype="bfloat16"). Parameters are always float32; `dtype` is the
-  compute dtype."""
+  width=32, dtype="bfloat16"). Parameters are float32 (a float64 model's
+  PyTorch-style BatchNorm: float64); `dtype` is the compute dtype."""
   if name not in ENCODERS:
     raise ValueError(f"Unknown model {name!r}; valid: "
                      f"{', '.join(ENCODERS)}.")

@@ -1,19 +1,17 @@
-"""BatchNorm as Flax computes it, with PyTorch's running variance as an option.
+"""BatchNorm with PyTorch's running variance, for the PyTorch recipes.
 
-`batch_norm(...)`: flax.linen.BatchNorm itself by default, this module's
-BatchNorm with `unbiased_running_var` (ResNet and MLP heads build theirs
-through it).
-
-`flax.linen.BatchNorm`'s arithmetic, op for op (statistics in float32 or
+`batch_norm(...)` is what ResNet and the MLP heads build: flax.linen.
+BatchNorm itself by default, `TorchBatchNorm` with `unbiased_running_var`.
+TorchBatchNorm is Flax's arithmetic op for op (statistics in float32 or
 wider, the variance as E[x²] − E[x]² clipped at 0, the same parameter and
-statistic names), so that the default is bit-identical to it; parameters
-and statistics are float32 (float64 for a float64 model). One option:
-`unbiased_running_var` updates the running variance with the unbiased batch
-variance (× n / (n − 1), n the values reduced per feature), as
-`torch.nn.BatchNorm` and SyncBatchNorm do; Flax and Haiku (BYOL's official
-code) update it with the biased one. Normalization always uses the biased
-batch variance, in both libraries. Under jit with the batch sharded over
-devices the statistics are over the global batch (SyncBatchNorm).
+statistic names, so checkpoints load either way) with one change: the
+running variance is updated with the unbiased batch variance (× n / (n − 1),
+n the values reduced per feature), as torch.nn.BatchNorm and SyncBatchNorm
+do; Flax and Haiku (BYOL's official code) update it with the biased one.
+Normalization uses the biased batch variance in both libraries. Its
+parameters and statistics are float32 (float64 for a float64 model). Under
+jit with the batch sharded over devices the statistics are over the global
+batch (SyncBatchNorm).
 """
 
 from typing import Any, Callable
@@ -24,25 +22,24 @@ import jax.numpy as jnp
 
 
 def batch_norm(unbiased_running_var=False, **kwargs):
-  """flax.linen.BatchNorm itself by default (so that the programs XLA
-  compiles, and their rounding, stay exactly what they were: training with
-  AdamW turns a bias-before-BN's rounding-noise gradient into full-size
-  steps, so a different fusion of the same arithmetic changed the
-  quickstart's trajectory), BatchNorm below with `unbiased_running_var`."""
+  """flax.linen.BatchNorm itself by default, so that the programs XLA
+  compiles, and their rounding, stay exactly Flax's (AdamW turns a
+  bias-before-BN's rounding-noise gradient into full-size steps: another
+  fusion of the same arithmetic changed the quickstart's trajectory);
+  TorchBatchNorm with `unbiased_running_var`."""
   if unbiased_running_var:
-    return BatchNorm(unbiased_running_var=True, **kwargs)
+    return TorchBatchNorm(**kwargs)
   return nn.BatchNorm(**kwargs)
 
 
-class BatchNorm(nn.Module):
-  """Normalizes over every axis but the last."""
+class TorchBatchNorm(nn.Module):
+  """Normalizes over every axis but the last; see the module docstring."""
   use_running_average: bool = False
   momentum: float = 0.9
   epsilon: float = 1e-5
   use_scale: bool = True
   use_bias: bool = True
   scale_init: Callable = nn.initializers.ones
-  unbiased_running_var: bool = False
   dtype: Any = None
 
   @nn.compact
@@ -64,16 +61,11 @@ class BatchNorm(nn.Module):
       var = jnp.maximum(0.0, jax.lax.square(xw).mean(axes)
                         - jax.lax.square(mean))
       if not self.is_initializing():
-        new_var = var
-        if self.unbiased_running_var:
-          n = 1
-          for a in axes:
-            n *= x.shape[a]
-          new_var = var * (n / max(n - 1, 1))
+        n = x.size // features  # values reduced per feature
         ra_mean.value = (self.momentum * ra_mean.value
                          + (1 - self.momentum) * mean)
         ra_var.value = (self.momentum * ra_var.value
-                        + (1 - self.momentum) * new_var)
+                        + (1 - self.momentum) * var * (n / max(n - 1, 1)))
     y = x - mean
     mul = jax.lax.rsqrt(var + self.epsilon)
     args = [x]

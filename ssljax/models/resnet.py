@@ -3,8 +3,9 @@
 Matches torchvision's resnet18/34/50 without the classifier (ResNet-50 trunk:
 23,508,032 parameters). Options: `stem="cifar"` (3×3 stride-1 conv, no max-pool,
 for 32 px inputs), `zero_init_residual` (last BN scale of every residual block
-starts at 0, as in MVEB / Goyal et al.), `width` (channels of the first stage), `unbiased_running_var` (BatchNorm's
-running variance as PyTorch updates it: ssljax.models.norm), `torch_init`
+starts at 0, as in MVEB / Goyal et al.), `width` (channels of the first
+stage), `unbiased_running_var` (BatchNorm's running variance as PyTorch
+updates it: ssljax.models.norm), `torch_init`
 (convolutions initialized as torchvision's ResNet does, kaiming_normal_
 with mode="fan_out" and the ReLU gain: N(0, 2 / fan_out); default Flax's
 LeCun normal, truncated, variance 1 / fan_in).
