@@ -135,17 +135,14 @@ def resnet(name, **kw):
   return ResNet(*sizes, **kw)
 
 
-def mlp(dims, hidden_bias=True, last_bias=False, last_bn_affine=None):
+def mlp(dims, hidden_bias=True, last_bias=False):
   """The official projector: [Linear + BatchNorm1d + ReLU] per hidden layer,
-  then Linear (PyTorch's default Linear init), and optionally a BatchNorm1d
-  (affine or not) after it."""
+  then Linear (PyTorch's default Linear init)."""
   layers = []
   for i in range(len(dims) - 2):
     layers += [nn.Linear(dims[i], dims[i + 1], bias=hidden_bias),
                nn.BatchNorm1d(dims[i + 1]), nn.ReLU()]
   layers.append(nn.Linear(dims[-2], dims[-1], bias=last_bias))
-  if last_bn_affine is not None:
-    layers.append(nn.BatchNorm1d(dims[-1], affine=last_bn_affine))
   return nn.Sequential(*layers)
 
 
