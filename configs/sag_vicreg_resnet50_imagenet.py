@@ -24,12 +24,16 @@ from ssljax import configs
 def get_config(arg=None):
   del arg
   c = configs.base_config("sag_vicreg")
-  c.model = dict(name="resnet50", dtype="bfloat16")
+  # VICReg's official network and optimizer (configs/
+  # vicreg_resnet50_imagenet.py; tests/test_configs.py keeps them equal).
+  c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True,
+                 torch_init=True, unbiased_running_var=True)
   c.projector = "8192-8192-8192"
   c.data.dataset = "imagenet2012"
   c.data.eval_split = "validation"
   c.data.image_size = 224
   c.data.global_scale = (0.08, 1.0)
+  c.data.interpolation = "bicubic"
   c.data.worker_count = 16
   c.augment = "vicreg"
   c.batch_size = 2048
@@ -38,6 +42,8 @@ def get_config(arg=None):
   c.optimizer.base_lr = 0.2
   c.optimizer.weight_decay = 1e-6
   c.optimizer.warmup_epochs = 10.0
+  c.optimizer.end_factor = 0.001
+  c.optimizer.lars_lr_after_momentum = True
   c.pairing.update(weight=0.5, warmup_fraction=0.1, ramp_fraction=0.1,
                    graph_source="online", graph_features="encoder", steps=3,
                    num_neighbors=10, affinity="gaussian", scale_k=5)

@@ -61,3 +61,14 @@ def test_quickstart_is_the_readme_command():
   ci = open(os.path.join(helpers.ROOT, ".ci", "run")).read()
   test_cmd = 'pip install -e ".[test]" && python -m pytest -n auto -q tests'
   assert test_cmd in readme and test_cmd in ci
+
+
+def test_sag_vicreg_imagenet_is_the_vicreg_recipe_plus_pairing():
+  """The SAG-VICReg recipe promises VICReg's; a field changed in one
+  ImageNet config and not the other fails here."""
+  sag = helpers.load_config("sag_vicreg_resnet50_imagenet").to_dict()
+  vic = helpers.load_config("vicreg_resnet50_imagenet").to_dict()
+  for c in (sag, vic):
+    for k in ("method", "pairing", "ema"):
+      c.pop(k, None)
+  assert sag == vic

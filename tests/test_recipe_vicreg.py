@@ -39,11 +39,18 @@ class Official(torch.nn.Module):
         cfg, hidden_bias=True, last_bias=False)
     self.cfg = cfg
 
+  def embed(self, x, y):
+    """(hx, hy, zx, zy): representations and projections of the views
+    (SyncBN: statistics over the global batch)."""
+    hx, hy = self.backbone(x), self.backbone(y)
+    return hx, hy, self.projector(hx), self.projector(hy)
+
   def worker_losses(self, x, y):
+    return self.losses(*self.embed(x, y)[2:])
+
+  def losses(self, zx, zy):
     """Each worker's loss: MSE on its own rows, std / cov on all rows."""
     c = self.cfg.loss
-    zx = self.projector(self.backbone(x))  # SyncBN: the global batch
-    zy = self.projector(self.backbone(y))
     n, d = zx.shape
     xc, yc = zx - zx.mean(0), zy - zy.mean(0)
     std_x = torch.sqrt(xc.var(dim=0) + 0.0001)
