@@ -261,7 +261,9 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "downstream.mix_prob": 1.0,
                   "data.seed": None, "encoder_seed": None,
                   "optimizer.lars_lr_after_momentum": False,
-                  "loss.ddp_world_size": 1}
+                  "loss.ddp_world_size": 1,
+                  "optimizer.cosine_over_total": False,
+                  "ema.next_step_momentum": False}
 
 
 def config_diff(old, new):

@@ -26,37 +26,51 @@ def l2_normalize(x):
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def _uint(dtype):
+  """(unsigned type, bits) of a float32 or float64 dtype."""
+  return (jnp.uint64, 64) if dtype == jnp.float64 else (jnp.uint32, 32)
+
+
 def _sortable(x):
-  """float32 -> uint32 whose unsigned order is the float order."""
-  b = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
-  return jnp.where(b >> 31 == 1, ~b, b | jnp.uint32(0x80000000))
+  """float32 (float64) -> uint32 (uint64) whose unsigned order is the
+  float order."""
+  u, bits = _uint(x.dtype)
+  b = jax.lax.bitcast_convert_type(x, u)
+  sign = u(1) << u(bits - 1)
+  return jnp.where(b >> (bits - 1) == 1, ~b, b | sign)
 
 
-def _unsortable(u):
-  b = jnp.where(u >> 31 == 1, u & jnp.uint32(0x7FFFFFFF), ~u)
-  return jax.lax.bitcast_convert_type(b, jnp.float32)
+def _unsortable(u, dtype):
+  ut, bits = _uint(dtype)
+  sign = ut(1) << ut(bits - 1)
+  b = jnp.where(u >> (bits - 1) == 1, u & ~sign, ~u)
+  return jax.lax.bitcast_convert_type(b, dtype)
 
 
 def kth_largest(x, k):
-  """Exact k-th largest (1-based) of all entries of x (float32, no NaN).
+  """Exact k-th largest (1-based) of all entries of x (no NaN), in float32
+  (in float64 when x is: the recipe-parity tests).
 
   The answer is the largest t with #{x ≥ t} ≥ k. Bisection over the 2³²
-  ordered bit patterns takes 32 passes of one comparison + count each:
-  O(32·N) work and O(N) memory, where a sort of N = n² entries costs
-  O(N log N) with a large constant (and top_k with k = N/2 is a sort).
+  ordered bit patterns takes 32 passes of one comparison + count each
+  (64 in float64): O(32·N) work and O(N) memory, where a sort of N = n²
+  entries costs O(N log N) with a large constant (and top_k with k = N/2
+  is a sort).
   """
+  x = f32(x)
+  _, bits = _uint(x.dtype)
   u = _sortable(x).reshape(-1)
   lo, hi = u.min(), u.max()
 
   def body(_, lohi):
     lo, hi = lohi
     gap = hi - lo
-    mid = lo + gap // 2 + gap % 2  # ceil midpoint without uint32 overflow
+    mid = lo + gap // 2 + gap % 2  # ceil midpoint without overflow
     ok = jnp.sum(u >= mid) >= k
     return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid - 1)
 
-  lo, _ = jax.lax.fori_loop(0, 32, body, (lo, hi))
-  return _unsortable(lo)
+  lo, _ = jax.lax.fori_loop(0, bits, body, (lo, hi))
+  return _unsortable(lo, x.dtype)
 
 
 def vmf_score(z, *, eta=0.01, min_tau=0.1):
@@ -69,7 +83,7 @@ def vmf_score(z, *, eta=0.01, min_tau=0.1):
     K = exp(S / τ);  g_i = (Σ_j K_ij) z_i / τ;  ŝ = −(K + ηI)⁻¹ g
   ŝ_i estimates ∇ log q(z_i), q the density of the embeddings. No gradient
   flows through the estimate (stop_gradient on z). Computed in float32
-  whatever the input dtype; K + ηI is symmetric positive definite and is
+  whatever the input dtype (float64 for float64 input: `f32`); K + ηI is symmetric positive definite and is
   solved by Cholesky, never inverted. g = diag(K1/τ) z, so when n < d the
   solve takes the n columns of diag(K1/τ) instead of the d of g and one
   matmul with z follows: ŝ = −[(K + ηI)⁻¹ diag(K1/τ)] z, 2n³ + 2n²d
@@ -80,9 +94,9 @@ def vmf_score(z, *, eta=0.01, min_tau=0.1):
   min_tau): the train step's non-finite policy then drops the update, as
   the official code skips non-finite updates.
 
-  Returns (ŝ [n, d] float32, τ scalar).
+  Returns (ŝ [n, d] float32 (float64), τ scalar).
   """
-  z = jax.lax.stop_gradient(z).astype(jnp.float32)
+  z = f32(jax.lax.stop_gradient(z))
   n = z.shape[0]
   s_nn = z @ z.T
   tau = jnp.maximum(kth_largest(1.0 - s_nn, (n * n) // 2), min_tau)

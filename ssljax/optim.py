@@ -15,6 +15,10 @@ rate to the whole momentum buffer, as the official LARS of VICReg, Barlow
 Twins and MVEB (and torch SGD) do: the two differ whenever the rate
 changes, i.e. through all of warm-up and cosine decay; the paper-recipe
 configs set it.
+`cosine_over_total` (default False: the cosine runs from the end of the
+warm-up to the last step, reaching end_factor·lr) takes the cosine's phase
+as π·(t − warm-up)/T over all T steps, as MVEB's official adjust_lr: the
+rate then ends above end_factor·lr (at cos(π(1 − warm-up/T))).
 `clip_per_param` (0: off) rescales each parameter's gradient to that L2
 norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
 `clip_norm` clips the global norm.
@@ -33,10 +37,24 @@ def peak_lr(cfg, global_batch):
 def schedule(cfg, global_batch, total_steps, steps_per_epoch):
   lr = peak_lr(cfg, global_batch)
   warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+  start, end = cfg.warmup_start_factor * lr, cfg.end_factor * lr
+  if cfg.get("cosine_over_total", False):
+    jnp = jax.numpy
+    t_total, w = max(total_steps, 1), max(warmup, 1)
+
+    def lr_fn(t):
+      # start + (lr − start)·t/w, not optax.linear_schedule's (start − lr)·
+      # (1 − t/w) + lr: in float32 that cancels to 1.8751249e-5 for 1.875e-5
+      # at t = 0 (MVEB's 1e-3·lr start; 6.7e-5 relative).
+      t = jnp.asarray(t, jnp.result_type(float))
+      cosine = end + 0.5 * (lr - end) * (1 + jnp.cos(
+          jnp.pi * (t - warmup) / t_total))
+      return jnp.where(t < warmup, start + (lr - start) * t / w, cosine)
+    return lr_fn
   return optax.warmup_cosine_decay_schedule(
-      init_value=cfg.warmup_start_factor * lr, peak_value=lr,
+      init_value=start, peak_value=lr,
       warmup_steps=warmup, decay_steps=max(total_steps, warmup + 1),
-      end_value=cfg.end_factor * lr)
+      end_value=end)
 
 
 def weight_decay(cfg, total_steps):

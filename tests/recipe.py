@@ -28,6 +28,7 @@ from scipy import stats as scipy_stats
 import torch
 from torch import nn
 
+from ssljax import methods
 from ssljax import train_state
 from ssljax import train_step
 from ssljax import weights
@@ -366,26 +367,43 @@ def compare_init(got, want, min_size=64, p_min=1e-6):
   return problems
 
 
-def ssljax_steps(cfg, load, batches, num_workers, num_classes=10):
+def ssljax_steps(cfg, load, batches, num_workers, num_classes=10,
+                 with_method_state=False):
   """Yields (params, batch_stats) on the host after each of ssljax's steps
   on `batches` ({"global": uint8 [n, V, S, S, 3], "label": int [n]}), on
   `num_workers` devices, from the variables `load(params, batch_stats)`
-  returns (given the fresh init's, float64 wanted). Call inside
+  returns (given the fresh init's, float64 wanted); the method's state
+  (an EMA target, ...) starts from those variables, and with
+  `with_method_state` is yielded third. Call inside
   jax.enable_x64(True)."""
   mesh = train_state.make_mesh(jax.devices()[:num_workers])
   s = train_state.setup(cfg, cfg.batch_size, num_classes, mesh=mesh)
   state = train_state.init_state(s, 0)
   params, stats = load(dict(state.params), dict(state.batch_stats))
+  # Everything in the fresh state's shardings: an eagerly built leaf (the
+  # optimizer's step count) carries none, and the second step would
+  # compile again.
+  shardings = lambda like: jax.tree.map(lambda x: x.sharding, like)
   put = lambda t, like: jax.device_put(
-      jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), t),
-      jax.tree.map(lambda x: x.sharding, like))
+      jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), t), shardings(like))
   params, stats = put(params, state.params), put(stats, state.batch_stats)
-  state = state.replace(params=params, batch_stats=stats,
-                        opt_state=s.tx.init(params))
+  # Copies: the step donates its state, and an EMA target that shares the
+  # online network's buffers would be donated twice.
+  method_state = jax.device_put(
+      jax.tree.map(jnp.copy, s.objective.init_state(
+          {"params": methods.split_probe(params)[0], "batch_stats": stats})),
+      shardings(state.method_state))
+  state = state.replace(
+      params=params, batch_stats=stats,
+      opt_state=jax.device_put(s.tx.init(params),
+                               shardings(state.opt_state)),
+      method_state=method_state)
   step_fn = train_step.jit_train_step(s)
   for batch in batches:
     state, _ = step_fn(state, pipeline.to_global(batch, mesh))
-    yield jax.device_get(state.params), jax.device_get(state.batch_stats)
+    out = jax.device_get((state.params, state.batch_stats))
+    yield out + (jax.device_get(state.method_state),) if (
+        with_method_state) else out
 
 
 def random_batches(cfg, num_steps, num_views=2, num_classes=10, seed=0):

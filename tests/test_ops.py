@@ -23,6 +23,18 @@ def test_kth_largest_is_exact_with_ties_and_signs(n):
     assert float(fn(jnp.asarray(x), k)) == srt[k - 1]
 
 
+def test_kth_largest_in_float64_is_exact_beyond_float32():
+  # Entries that differ only below float32's precision: a float32 search
+  # would return a rounded value, not the entry itself.
+  x = 1.0 + np.arange(-50, 50, dtype=np.float64) * 1e-12
+  x[::3] *= -1.0
+  srt = np.sort(x)[::-1]
+  with jax.enable_x64(True):
+    fn = jax.jit(ops.kth_largest, static_argnums=1)
+    got = [float(fn(jnp.asarray(x), k)) for k in (1, 17, 50, 100)]
+  assert got == [srt[k - 1] for k in (1, 17, 50, 100)]
+
+
 def vmf_score_reference(z, eta=0.01, min_tau=0.1):
   """The vMF score of ops.vmf_score (its docstring) in float64 numpy, with a
   full sort and a general solve."""

@@ -5,8 +5,9 @@ base -> 1) on the two global views; online predictor on the projector
 output. Projector and predictor as in deepmind-research/byol: Linear (bias)
 + BN + ReLU, Linear (bias): 4096-256. Loss `ssljax.losses.byol`: 2 − 2·cos
 per direction, the two directions summed, averaged over the batch. The
-target runs in train mode (batch statistics of its own batch), its BN
-running statistics copied from the online network, as the official code.
+target runs in train mode (batch statistics of its own batch) and keeps
+its own BN running statistics (the EMA covers parameters only), as the
+official code.
 Config: projector, predictor, ema.{base, schedule}.
 
 Metrics (all float32 over the global batch, no gradient; `diagnostics`):
@@ -69,8 +70,9 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
   def loss_fn(variables, state, views, key):
     del key
     out, stats = joint.forward(net, variables, views)
-    target, _ = joint.forward(net, state["ema"], views[:2])
+    target, target_stats = joint.forward(net, state["ema"], views[:2])
     target = jax.lax.stop_gradient(target)
+    state = ema.with_stats(state, target_stats)
     loss, metrics = losses.byol(out["p"][0], out["p"][1], target["z"][0],
                                 target["z"][1])
     metrics.update(diagnostics(out["z"][:2], out["p"][:2], target["z"]))

@@ -141,8 +141,10 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
     params = dict(params, head=head)
     out, new = net.apply(dict(variables, params=params), views, train=True,
                          rngs={"dropout": key}, mutable=["batch_stats"])
-    teacher = teacher_net.apply(state["ema"], views[:2], train=True,
-                                mutable=["batch_stats"])[0]
+    teacher, teacher_new = teacher_net.apply(
+        state["ema"], views[:2], train=True, mutable=["batch_stats"])
+    state = ema.with_stats(state, teacher_new.get(
+        "batch_stats", state["ema"]["batch_stats"]))
     temp = teacher_temperature(d, epoch)
     loss, metrics, center = losses.dino(
         out["out"], teacher["out"], state["center"],

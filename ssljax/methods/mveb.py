@@ -117,8 +117,9 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
   def loss_fn(variables, state, views, key):
     del key
     out, stats = joint.forward(net, variables, views)
-    target, _ = joint.forward(net, state["ema"], views[:2])
+    target, target_stats = joint.forward(net, state["ema"], views[:2])
     target = jax.lax.stop_gradient(target)
+    state = ema.with_stats(state, target_stats)
     zs = [losses.l2_normalize(z) for z in out["z"]]
     t1, t2 = (losses.l2_normalize(t) for t in target["z"][:2])
     loss, metrics = losses.mveb(zs, t1, t2, lambd=lambd, eta=c.eta,

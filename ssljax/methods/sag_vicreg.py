@@ -39,7 +39,7 @@ these are the choices made here, each a config field (`pairing.*`):
   graph_source ("online") "online": graph on this step's online features;
                         "ema": on an EMA copy of the network (`ema.*`,
                         `ssljax.methods.ema`; BYOL's convention: train-mode
-                        forward, BN statistics copied), steadier, one more
+                        forward, its own BN statistics), steadier, one more
                         forward of the two views
   graph_features ("encoder")
                         "encoder": the trunk's representation (what is
@@ -187,8 +187,9 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
     alpha = pair_weight(p, state["step"], total_steps)
 
     if use_ema:
-      g, _ = joint.forward(net, state["ema"], views[:2])
+      g, target_stats = joint.forward(net, state["ema"], views[:2])
       g = g[feature]
+      state = ema.with_stats(state, target_stats)
     else:
       g = out[feature][:2]
     g = jnp.concatenate([x.astype(jnp.float32) for x in g])
