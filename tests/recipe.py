@@ -43,14 +43,41 @@ def _conv(cin, cout, k, stride):
   return nn.Conv2d(cin, cout, k, stride, k // 2, bias=False)
 
 
+class TFBatchNorm(nn.Module):
+  """TensorFlow's (and Haiku's) BatchNorm in PyTorch: the same training-
+  mode output as nn.BatchNorm, but the running variance is updated with
+  the biased batch variance (decay 0.9); `scale` / `center` as Keras'."""
+
+  def __init__(self, dim, scale=True, center=True):
+    super().__init__()
+    self.weight = nn.Parameter(torch.ones(dim)) if scale else None
+    self.bias = nn.Parameter(torch.zeros(dim)) if center else None
+    self.register_buffer("running_mean", torch.zeros(dim))
+    self.register_buffer("running_var", torch.ones(dim))
+
+  def forward(self, x):
+    axes = [0] + list(range(2, x.ndim))
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    mean, var = x.mean(axes), x.var(axes, unbiased=False)
+    with torch.no_grad():
+      self.running_mean.mul_(0.9).add_(0.1 * mean)
+      self.running_var.mul_(0.9).add_(0.1 * var)
+    y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + 1e-5)
+    if self.weight is not None:
+      y = y * self.weight.view(shape)
+    if self.bias is not None:
+      y = y + self.bias.view(shape)
+    return y
+
+
 class BasicBlock(nn.Module):
   expansion = 1
 
-  def __init__(self, cin, planes, stride):
+  def __init__(self, cin, planes, stride, bn=nn.BatchNorm2d):
     super().__init__()
-    self.conv1, self.bn1 = _conv(cin, planes, 3, stride), nn.BatchNorm2d(planes)
-    self.conv2, self.bn2 = _conv(planes, planes, 3, 1), nn.BatchNorm2d(planes)
-    self.downsample = _downsample(cin, planes, stride)
+    self.conv1, self.bn1 = _conv(cin, planes, 3, stride), bn(planes)
+    self.conv2, self.bn2 = _conv(planes, planes, 3, 1), bn(planes)
+    self.downsample = _downsample(cin, planes, stride, bn)
 
   def forward(self, x):
     y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
@@ -60,14 +87,13 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
   expansion = 4
 
-  def __init__(self, cin, planes, stride):
+  def __init__(self, cin, planes, stride, bn=nn.BatchNorm2d):
     super().__init__()
-    self.conv1, self.bn1 = _conv(cin, planes, 1, 1), nn.BatchNorm2d(planes)
-    self.conv2, self.bn2 = _conv(planes, planes, 3, stride), nn.BatchNorm2d(
-        planes)
+    self.conv1, self.bn1 = _conv(cin, planes, 1, 1), bn(planes)
+    self.conv2, self.bn2 = _conv(planes, planes, 3, stride), bn(planes)
     self.conv3 = _conv(planes, planes * 4, 1, 1)
-    self.bn3 = nn.BatchNorm2d(planes * 4)
-    self.downsample = _downsample(cin, planes * 4, stride)
+    self.bn3 = bn(planes * 4)
+    self.downsample = _downsample(cin, planes * 4, stride, bn)
 
   def forward(self, x):
     y = torch.relu(self.bn1(self.conv1(x)))
@@ -75,10 +101,10 @@ class Bottleneck(nn.Module):
     return torch.relu(y + (self.downsample(x) if self.downsample else x))
 
 
-def _downsample(cin, cout, stride):
+def _downsample(cin, cout, stride, bn):
   if stride == 1 and cin == cout:
     return None
-  return nn.Sequential(_conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+  return nn.Sequential(_conv(cin, cout, 1, stride), bn(cout))
 
 
 class ResNet(nn.Module):
@@ -87,32 +113,44 @@ class ResNet(nn.Module):
   CIFAR stem as an option. Initialization as torchvision's constructor:
   convolutions kaiming_normal_(mode="fan_out", nonlinearity="relu"), BN
   weight 1 and bias 0, and with zero_init_residual the last BN weight of
-  every residual branch 0."""
+  every residual branch 0. The TensorFlow variant (tf=True, SimCLR's
+  tf2/resnet.py): VarianceScaling() convolutions (truncated normal at ±2σ,
+  variance 1 / fan_in after truncation), `TFBatchNorm`, and the stem's
+  max-pool padded as SAME (0 before, 1 after on an even map; zero padding
+  is exact after the ReLU)."""
 
   def __init__(self, stage_sizes, bottleneck, width=64, stem="imagenet",
-               zero_init_residual=False):
+               zero_init_residual=False, tf=False):
     super().__init__()
     block = Bottleneck if bottleneck else BasicBlock
+    bn = TFBatchNorm if tf else nn.BatchNorm2d
     if stem == "imagenet":
       self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-      self.maxpool = nn.MaxPool2d(3, 2, 1)
+      self.maxpool = (nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)),
+                                    nn.MaxPool2d(3, 2)) if tf
+                      else nn.MaxPool2d(3, 2, 1))
     else:
       self.conv1 = _conv(3, width, 3, 1)
       self.maxpool = nn.Identity()
-    self.bn1 = nn.BatchNorm2d(width)
+    self.bn1 = bn(width)
     cin = width
     for i, n in enumerate(stage_sizes):
       layers = []
       for j in range(n):
-        layers.append(block(cin, width * 2**i, 2 if i > 0 and j == 0 else 1))
+        layers.append(block(cin, width * 2**i, 2 if i > 0 and j == 0 else 1,
+                            bn))
         cin = width * 2**i * block.expansion
       setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
     self.num_layers = len(stage_sizes)
     self.out_dim = cin
     for m in self.modules():
-      if isinstance(m, nn.Conv2d):
+      if isinstance(m, nn.Conv2d) and tf:
+        fan_in = m.weight[0].numel()
+        std = (1.0 / fan_in)**0.5 / 0.87962566103423978
+        nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+      elif isinstance(m, nn.Conv2d):
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-      elif isinstance(m, nn.BatchNorm2d):
+      elif isinstance(m, (nn.BatchNorm2d, TFBatchNorm)):
         nn.init.constant_(m.weight, 1)
         nn.init.constant_(m.bias, 0)
     if zero_init_residual:
@@ -155,13 +193,15 @@ class LARS(torch.optim.Optimizer):
   """The official LARS: weight decay then the trust ratio η‖p‖/‖g‖ (both
   skipped for 1-D parameters when the filters are on), then momentum on the
   adapted update, then p -= lr · momentum buffer: the learning rate of the
-  current step multiplies the whole buffer."""
+  current step multiplies the whole buffer. lr_in_momentum: SimCLR's
+  (tf2/lars_optimizer.py) order instead, the rate inside the buffer."""
 
   def __init__(self, params, lr=0.0, weight_decay=0.0, momentum=0.9,
-               eta=0.001, exclude_1d=True):
+               eta=0.001, exclude_1d=True, lr_in_momentum=False):
     super().__init__(params, dict(lr=lr, weight_decay=weight_decay,
                                   momentum=momentum, eta=eta,
-                                  exclude_1d=exclude_1d))
+                                  exclude_1d=exclude_1d,
+                                  lr_in_momentum=lr_in_momentum))
 
   @torch.no_grad()
   def step(self):
@@ -182,8 +222,12 @@ class LARS(torch.optim.Optimizer):
         if "mu" not in state:
           state["mu"] = torch.zeros_like(p)
         mu = state["mu"]
-        mu.mul_(g["momentum"]).add_(dp)
-        p.add_(mu, alpha=-g["lr"])
+        if g["lr_in_momentum"]:  # SimCLR's TF LARS: v = m·v + lr·u; p -= v
+          mu.mul_(g["momentum"]).add_(dp, alpha=g["lr"])
+          p.sub_(mu)
+        else:
+          mu.mul_(g["momentum"]).add_(dp)
+          p.add_(mu, alpha=-g["lr"])
 
 
 def warmup_cosine_lr(step, base_lr, warmup_steps, max_steps, end=0.001):

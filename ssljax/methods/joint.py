@@ -3,7 +3,11 @@
 Used by VICReg, MVEB, BYOL and SimCLR, each with its own head conventions
 (their files). Views are encoded one at a time so BatchNorm statistics are
 per view, as in the reference implementations (VICReg, BYOL, MVEB apply the
-backbone to each view separately).
+backbone to each view separately). With `concat_views` (a method's config
+field, read by `build`) consecutive views of one size go through the
+encoder in one pass and the heads see all views at once, so BatchNorm
+statistics are over those views together: SimCLR's official step
+concatenates its two views (BN over 2N).
 """
 
 from typing import Any, Optional
@@ -22,9 +26,12 @@ class JointEmbedding(nn.Module):
   encoder: nn.Module
   projector: Optional[nn.Module]
   predictor: Optional[nn.Module] = None
+  concat_views: bool = False
 
   @nn.compact
   def __call__(self, views, train=True):
+    if self.concat_views:
+      return self._concatenated(views, train)
     out = {"rep": [], "z": []}
     if self.predictor is not None:
       out["p"] = []
@@ -37,12 +44,30 @@ class JointEmbedding(nn.Module):
         out["p"].append(self.predictor(z, train=train))
     return out
 
+  def _concatenated(self, views, train):
+    groups, start = [], 0
+    for i in range(1, len(views) + 1):
+      if i == len(views) or views[i].shape != views[start].shape:
+        groups.append(views[start:i])
+        start = i
+    reps = [self.encoder(jnp.concatenate(g), train=train)[0] for g in groups]
+    rep = jnp.concatenate(reps)
+    n = views[0].shape[0]
+    split = lambda a: [a[v * n:(v + 1) * n] for v in range(len(views))]
+    out = {"rep": split(rep)}
+    z = self.projector(rep, train=train) if self.projector else rep
+    out["z"] = split(z.astype(jnp.promote_types(z.dtype, jnp.float32)))
+    if self.predictor is not None:
+      out["p"] = split(self.predictor(z, train=train))
+    return out
+
   def represent(self, x, layers=False):
     return base.encoder_features(self.encoder, x, layers)
 
 
 def build(cfg, projector, predictor=None):
-  """JointEmbedding for cfg.model with MLP heads from kwargs of models.MLP."""
+  """JointEmbedding for cfg.model with MLP heads from kwargs of models.MLP
+  (and cfg.concat_views, default False)."""
   encoder = models.from_config(cfg.model)
   # The heads follow the encoder's PyTorch conventions (BN, init) if set.
   torch = {k: getattr(encoder, k, False)
@@ -50,7 +75,8 @@ def build(cfg, projector, predictor=None):
   mlp = lambda kw: models.MLP(**kw, dtype=encoder.dtype, **torch) if (
       kw) else None
   return JointEmbedding(encoder=encoder, projector=mlp(projector),
-                        predictor=mlp(predictor))
+                        predictor=mlp(predictor),
+                        concat_views=bool(cfg.get("concat_views", False)))
 
 
 def forward(net, variables, views):

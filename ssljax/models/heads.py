@@ -2,8 +2,10 @@
 
 Hidden layers are Linear + BatchNorm + ReLU; the last layer is Linear only
 (optionally followed by a BatchNorm without affine parameters, as in SimSiam /
-MoCo v3). `torch_init`: every Linear initialized as PyTorch's nn.Linear
-(kernel and bias U(±1/√fan_in)); default Flax's (LeCun normal, zero bias).
+MoCo v3, or with a learned scale only, `last_bn_scale`, SimCLR's). `torch_init`:
+every Linear initialized as PyTorch's nn.Linear (kernel and bias
+U(±1/√fan_in)); `init_std`: kernels N(0, init_std²) (SimCLR's 0.01);
+default Flax's (LeCun normal, zero bias).
 Conventions of the reference implementations:
   VICReg:  hidden bias True,  last bias False.
   BYOL:    hidden bias True,  last bias True   (predictor likewise).
@@ -39,6 +41,10 @@ class MLP(nn.Module):
   dtype: Any = jnp.float32
   unbiased_running_var: bool = False  # BatchNorm as PyTorch: models.norm
   torch_init: bool = False
+  # SimCLR's official head: kernels N(0, init_std²) (0: the default init),
+  # and the last BN with a learned scale (its `center=False, scale=True`).
+  init_std: float = 0.0
+  last_bn_scale: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -55,7 +61,8 @@ class MLP(nn.Module):
                  name=f"fc{len(dims)}", **self._init(x.shape[-1]))(x)
     if self.last_bn:
       x = batch_norm(use_running_average=not train, momentum=0.9,
-                     epsilon=1e-5, use_scale=False, use_bias=False,
+                     epsilon=1e-5, use_scale=self.last_bn_scale,
+                     use_bias=False,
                      dtype=self.dtype, name=f"bn{len(dims)}",
                      unbiased_running_var=self.unbiased_running_var)(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
@@ -63,6 +70,8 @@ class MLP(nn.Module):
   def _init(self, fan_in):
     """nn.Linear's reset_parameters: kaiming_uniform_(a=√5) on the weight
     is U(±1/√fan_in), and the bias U(±1/√fan_in)."""
+    if self.init_std:
+      return dict(kernel_init=nn.initializers.normal(self.init_std))
     if not self.torch_init:
       return {}
     bound = 1.0 / fan_in**0.5

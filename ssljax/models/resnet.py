@@ -8,7 +8,11 @@ stage), `unbiased_running_var` (BatchNorm's running variance as PyTorch
 updates it: ssljax.models.norm), `torch_init`
 (convolutions initialized as torchvision's ResNet does, kaiming_normal_
 with mode="fan_out" and the ReLU gain: N(0, 2 / fan_out); default Flax's
-LeCun normal, truncated, variance 1 / fan_in).
+LeCun normal, truncated, variance 1 / fan_in: TensorFlow's
+VarianceScaling(), SimCLR's), `stem_pool_padding` ("torch": the max-pool
+pads 1 on each side, as torchvision; "same": TensorFlow's SAME, which on
+an even-sized map pads only after (0, 1): another window, as SimCLR's and
+BYOL's official ResNets).
 BatchNorm: momentum 0.9 (torch 0.1), eps 1e-5; under jit with a batch sharded
 over devices its statistics are over the global batch (sync BN).
 """
@@ -74,11 +78,15 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   unbiased_running_var: bool = False
   torch_init: bool = False
+  stem_pool_padding: str = "torch"
 
   @nn.compact
   def __call__(self, x, train=False):
     if self.stem not in ("imagenet", "cifar"):
       raise ValueError(f"Unknown stem {self.stem!r}; valid: imagenet, cifar.")
+    if self.stem_pool_padding not in ("torch", "same"):
+      raise ValueError(f"Unknown stem_pool_padding "
+                       f"{self.stem_pool_padding!r}; valid: torch, same.")
     x = x.astype(self.dtype)
     if self.stem == "imagenet":
       x = nn.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
@@ -93,7 +101,8 @@ class ResNet(nn.Module):
                    unbiased_running_var=self.unbiased_running_var)(x)
     x = nn.relu(x)
     if self.stem == "imagenet":
-      x = nn.max_pool(x, (3, 3), (2, 2), padding=[(1, 1)] * 2)
+      x = nn.max_pool(x, (3, 3), (2, 2), padding=(
+          "SAME" if self.stem_pool_padding == "same" else [(1, 1)] * 2))
     inter = {"stem": x}
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
