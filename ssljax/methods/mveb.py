@@ -9,7 +9,9 @@ target and ascends a von Mises–Fisher-kernel Stein estimate of the
 embedding entropy's gradient. Local crops (data.num_local) are online views
 aligned with the mean of the two targets.
 Config: projector, loss.{lambd (λ), eta (η), min_tau, score_scope,
-lambd_reference}, ema.{base, schedule}.
+lambd_reference}, ema.{base, schedule, next_step_momentum}. The official
+step (tests/test_recipe_mveb.py) needs ema.next_step_momentum and
+optimizer.cosine_over_total, which configs/mveb_resnet50_imagenet.py sets.
 
 `loss.lambd_reference` (ssljax's option, not the paper's; default "" = off):
 the entropy term's push on a sample is λ·‖ŝ⊥‖ (ŝ⊥: the score estimate's part
