@@ -8,8 +8,11 @@ Recipe (facebookresearch/swav scripts/swav_800ep_pretrain.sh): multi-crop
 2 × 224 (scale 0.14–1) + 6 × 96 (scale 0.05–0.14), codes from the two 224
 crops, temperature 0.1, ε 0.05, 3 Sinkhorn iterations, projector 2048-128,
 3000 prototypes frozen for 313 steps, no queue, batch 4096, 800 epochs,
-LARS (trust 0.001, momentum 0.9, wd 1e-6, biases and norms excluded) at
-lr 4.8 = 0.3 × 4096/256, 10 warm-up epochs from 0.3 then cosine to 0.0048,
+SGD with apex's LARC on every parameter (trust 0.001, momentum 0.9, wd
+1e-6) at lr 4.8 = 0.3 × 4096/256, 10 warm-up epochs from 0.3 (linspace:
+the peak at the last) then cosine to 0.0048, crops of one size in one
+encoder pass (tests/test_recipe_swav.py: the official step; SyncBN over
+the global batch, where the 800-epoch script syncs groups of 8 GPUs),
 bfloat16 compute (the official: apex fp16). Augmentations: ssljax's
 "mveb" recipe (BYOL's colour / blur / solarize for the global crops, blur
 0.5 for the local ones); the official SwAV uses colour jitter 0.8, gray
@@ -24,7 +27,12 @@ from ssljax import configs
 def get_config(arg=None):
   del arg
   c = configs.base_config("swav")
-  c.model = dict(name="resnet50", dtype="bfloat16")
+  # src/resnet50.py: torchvision's init (no zero_init_residual), PyTorch's
+  # Linear init, SyncBatchNorm; main_swav.py: crops of one size in one
+  # pass, the head over all crops.
+  c.model = dict(name="resnet50", dtype="bfloat16", torch_init=True,
+                 unbiased_running_var=True)
+  c.concat_views = True
   c.projector = "2048-128"
   c.swav.update(num_prototypes=3000, temperature=0.1, epsilon=0.05,
                 sinkhorn_iterations=3, freeze_prototypes_steps=313)
@@ -45,6 +53,10 @@ def get_config(arg=None):
   c.optimizer.warmup_epochs = 10.0
   c.optimizer.warmup_start_factor = 0.3 / 4.8
   c.optimizer.end_factor = 1e-3
+  # SGD + apex LARC (trust 0.001, clip False) on every parameter; the
+  # warm-up is np.linspace(0.3, 4.8, ...), the peak at its last step.
+  c.optimizer.name = "larc"
+  c.optimizer.warmup_linspace = True
   c.log_every = 100
   c.eval_every = 25_000
   c.checkpoint.every = 5000

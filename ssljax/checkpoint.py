@@ -263,7 +263,9 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "optimizer.lars_lr_after_momentum": False,
                   "loss.ddp_world_size": 1,
                   "optimizer.cosine_over_total": False,
-                  "ema.next_step_momentum": False}
+                  "ema.next_step_momentum": False,
+                  "optimizer.warmup_linspace": False, "concat_views": False,
+                  "head.init_std": 0.0, "head.last_bn_scale": False}
 
 
 def config_diff(old, new):

@@ -19,6 +19,11 @@ configs set it.
 warm-up to the last step, reaching end_factor·lr) takes the cosine's phase
 as π·(t − warm-up)/T over all T steps, as MVEB's official adjust_lr: the
 rate then ends above end_factor·lr (at cos(π(1 − warm-up/T))).
+`warmup_linspace` (default False) makes the warm-up's rates
+linspace(start, lr, warm-up steps): the peak at its last step, as SwAV's
+np.linspace schedule. name "larc": apex's LARC (clip False) over SGD with
+momentum on every parameter, biases and norms included (`scale_by_larc`;
+SwAV's official optimizer), the rate applied after the momentum.
 `clip_per_param` (0: off) rescales each parameter's gradient to that L2
 norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
 `clip_norm` clips the global norm.
@@ -27,7 +32,7 @@ norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
 import jax
 import optax
 
-OPTIMIZERS = ("lars", "adamw", "sgd")
+OPTIMIZERS = ("lars", "larc", "adamw", "sgd")
 
 
 def peak_lr(cfg, global_batch):
@@ -38,18 +43,21 @@ def schedule(cfg, global_batch, total_steps, steps_per_epoch):
   lr = peak_lr(cfg, global_batch)
   warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
   start, end = cfg.warmup_start_factor * lr, cfg.end_factor * lr
-  if cfg.get("cosine_over_total", False):
+  over_total = cfg.get("cosine_over_total", False)
+  linspace = cfg.get("warmup_linspace", False)
+  if over_total or linspace:
     jnp = jax.numpy
-    t_total, w = max(total_steps, 1), max(warmup, 1)
+    span = max(total_steps, 1) if over_total else max(total_steps - warmup, 1)
+    ramp = max(warmup - 1 if linspace else warmup, 1)
 
     def lr_fn(t):
-      # start + (lr − start)·t/w, not optax.linear_schedule's (start − lr)·
-      # (1 − t/w) + lr: in float32 that cancels to 1.8751249e-5 for 1.875e-5
-      # at t = 0 (MVEB's 1e-3·lr start; 6.7e-5 relative).
+      # start + (lr − start)·t/ramp, not optax.linear_schedule's (start −
+      # lr)·(1 − t/ramp) + lr: in float32 that cancels to 1.8751249e-5 for
+      # 1.875e-5 at t = 0 (MVEB's 1e-3·lr start; 6.7e-5 relative).
       t = jnp.asarray(t, jnp.result_type(float))
       cosine = end + 0.5 * (lr - end) * (1 + jnp.cos(
-          jnp.pi * (t - warmup) / t_total))
-      return jnp.where(t < warmup, start + (lr - start) * t / w, cosine)
+          jnp.pi * jnp.minimum(t - warmup, span) / span))
+      return jnp.where(t < warmup, start + (lr - start) * t / ramp, cosine)
     return lr_fn
   return optax.warmup_cosine_decay_schedule(
       init_value=start, peak_value=lr,
@@ -90,6 +98,23 @@ def kernel_mask(params):
   return jax.tree_util.tree_map_with_path(is_kernel, params)
 
 
+def scale_by_larc(weight_decay, trust_coefficient, eps=1e-8):
+  """apex's LARC (clip=False) around SGD's weight decay, on every
+  parameter: where ‖p‖ > 0 and ‖g‖ > 0, u = (g + wd·p)·η‖p‖ / (‖g‖ +
+  wd·‖p‖ + eps); elsewhere u = g, without weight decay (a zero gradient,
+  e.g. a frozen parameter's, stays zero)."""
+  def update(updates, state, params):
+    def one(g, p):
+      p_norm, g_norm = jax.numpy.linalg.norm(p), jax.numpy.linalg.norm(g)
+      rate = trust_coefficient * p_norm / (g_norm + weight_decay * p_norm
+                                           + eps)
+      scaled = (g + weight_decay * p) * rate.astype(g.dtype)
+      return jax.numpy.where((p_norm > 0) & (g_norm > 0), scaled, g)
+    return jax.tree.map(one, updates, params), state
+  return optax.GradientTransformation(lambda params: optax.EmptyState(),
+                                      update)
+
+
 def make(cfg, global_batch, total_steps, steps_per_epoch):
   """optax optimizer from cfg: name, base_lr, weight_decay, momentum,
   trust_coefficient, lars_lr_after_momentum, warmup_epochs,
@@ -110,6 +135,13 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
                     weight_decay_mask=kernel_mask,
                     trust_coefficient=cfg.trust_coefficient,
                     trust_ratio_mask=kernel_mask, momentum=cfg.momentum)
+  elif cfg.name == "larc":
+    if callable(wd):
+      raise ValueError("optimizer.name = 'larc' takes a constant "
+                       "weight_decay; unset optimizer.weight_decay_end.")
+    tx = optax.chain(scale_by_larc(wd, cfg.trust_coefficient),
+                     optax.trace(decay=cfg.momentum),
+                     optax.scale_by_learning_rate(lr))
   elif cfg.name == "adamw":
     tx = optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999),
                      weight_decay=wd, mask=kernel_mask)

@@ -57,8 +57,27 @@ def test_every_optimizer_decreases_a_quadratic(name):
 
 
 def test_unknown_optimizer():
-  with pytest.raises(ValueError, match="valid: lars, adamw, sgd"):
+  with pytest.raises(ValueError, match="valid: lars, larc, adamw, sgd"):
     optim.make(_cfg(name="lamb"), 256, 10, 1)
+
+
+def test_larc_leaves_a_zero_gradient_alone_as_the_official_skip():
+  """SwAV's frozen prototypes: the official optimizer skips a None
+  gradient; under LARC a zero gradient is neither decayed nor scaled, so
+  the parameter and its momentum stay as they were, while a parameter
+  with a gradient gets (g + wd·p)·η‖p‖/(‖g‖ + wd‖p‖ + 1e-8) after
+  momentum, at the rate."""
+  tx, _ = optim.make(_cfg(name="larc", weight_decay=0.1, warmup_epochs=0),
+                     256, 10, 1)
+  params = {"frozen": jnp.ones((3, 2)), "w": jnp.full((3, 2), 2.0)}
+  grads = {"frozen": jnp.zeros((3, 2)), "w": jnp.full((3, 2), 0.5)}
+  state = tx.init(params)
+  upd, state = tx.update(grads, state, params)
+  assert np.all(np.asarray(upd["frozen"]) == 0)
+  p_norm, g_norm = np.sqrt(6) * 2.0, np.sqrt(6) * 0.5
+  rate = 0.001 * p_norm / (g_norm + 0.1 * p_norm + 1e-8)
+  np.testing.assert_allclose(upd["w"], -0.2 * (0.5 + 0.1 * 2.0) * rate,
+                             rtol=1e-6)
 
 
 def test_kernel_mask_excludes_vit_attention_biases():

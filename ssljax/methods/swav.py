@@ -13,8 +13,17 @@ temperature 0.1 (`ssljax.losses.swav`). The prototypes receive no gradient
 for their first `swav.freeze_prototypes_steps` steps (313 in the official
 recipe, ≈ one epoch at batch 4096). Where ssljax differs: during the freeze
 the official optimizer skips the prototypes entirely, while here they get
-a zero gradient, so weight decay (and LARS' momentum of it) still applies;
-the unit-norm projection removes its effect on their scale.
+a zero gradient: under the official LARC (optimizer.name = "larc") that is
+the same step (a zero gradient is neither decayed nor scaled, and its
+momentum stays zero); under LARS weight decay (and its momentum) still
+applies, which the unit-norm projection removes from their scale.
+The official step (tests/test_recipe_swav.py, which
+configs/swav_resnet50_imagenet.py reproduces) also needs `concat_views`
+(crops of one size in one encoder pass, the head over all crops: BN
+statistics over them together), optimizer.warmup_linspace and
+model.torch_init / unbiased_running_var. Not reproduced: the official
+SyncBN groups of 8 GPUs (ssljax's BN is over the global batch, the
+official bs256 scripts' setting).
 
 Queue (`swav.queue_length` L > 0; the official small-batch recipes, e.g.
 batch 256 with L = 3840 from epoch 15): per assigned view, the unit-norm
@@ -48,7 +57,7 @@ from ssljax.methods import base
 
 def default_config():
   return ml_collections.ConfigDict(dict(
-      projector="2048-128",
+      projector="2048-128", concat_views=False,
       swav=dict(num_prototypes=3000, temperature=0.1, epsilon=0.05,
                 sinkhorn_iterations=3, freeze_prototypes_steps=313,
                 queue_length=0, queue_start_step=0)))
@@ -69,24 +78,45 @@ def normalize_prototypes(params):
 
 class SwAVNet(nn.Module):
   """Returns {"rep": [...], "z": unit-norm projections [...], "scores":
-  prototype scores [...]} (one entry per view, float32)."""
+  prototype scores [...]} (one entry per view, float32; float64 for a
+  float64 model)."""
   encoder: nn.Module
   projector: nn.Module
   num_prototypes: int
   dtype: Any = jnp.float32
+  concat_views: bool = False
+  torch_init: bool = False
 
   @nn.compact
   def __call__(self, views, train=True):
+    # nn.Linear's U(±1/√d) with torch_init (then unit columns, as the
+    # official code's first normalization), else Flax's LeCun normal.
+    init = (nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+            if self.torch_init else nn.linear.default_kernel_init)
     protos = nn.Dense(self.num_prototypes, use_bias=False,
-                      kernel_init=_unit_columns(
-                          nn.linear.default_kernel_init), name="prototypes")
+                      kernel_init=_unit_columns(init), name="prototypes")
+    if self.concat_views:
+      # The official forward: one encoder pass per run of same-size crops,
+      # the head once over all of them (BN statistics over those crops).
+      groups, start = [], 0
+      for i in range(1, len(views) + 1):
+        if i == len(views) or views[i].shape != views[start].shape:
+          groups.append(jnp.concatenate(views[start:i]))
+          start = i
+      rep = jnp.concatenate([self.encoder(g, train=train)[0]
+                             for g in groups])
+      z = ops.l2_normalize(self.projector(rep, train=train))
+      n = views[0].shape[0]
+      split = lambda a: [a[v * n:(v + 1) * n] for v in range(len(views))]
+      return {"rep": split(rep), "z": split(z),
+              "scores": split(ops.f32(protos(z)))}
     out = {"rep": [], "z": [], "scores": []}
     for x in views:
       rep, _ = self.encoder(x, train=train)
       z = ops.l2_normalize(self.projector(rep, train=train))
       out["rep"].append(rep)
       out["z"].append(z)
-      out["scores"].append(protos(z).astype(jnp.float32))
+      out["scores"].append(ops.f32(protos(z)))
     return out
 
   def represent(self, x, layers=False):
@@ -95,9 +125,13 @@ class SwAVNet(nn.Module):
 
 def build(cfg):
   encoder = models.from_config(cfg.model)
+  torch = {k: getattr(encoder, k, False)
+           for k in ("unbiased_running_var", "torch_init")}
   projector = models.MLP(spec=cfg.projector, hidden_bias=True, last_bias=True,
-                         dtype=encoder.dtype)
-  return SwAVNet(encoder, projector, cfg.swav.num_prototypes, encoder.dtype)
+                         dtype=encoder.dtype, **torch)
+  return SwAVNet(encoder, projector, cfg.swav.num_prototypes, encoder.dtype,
+                 concat_views=bool(cfg.get("concat_views", False)),
+                 torch_init=torch["torch_init"])
 
 
 def make_objective(cfg, net, *, mesh=None, total_steps=None):

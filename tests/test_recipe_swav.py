@@ -1,0 +1,211 @@
+"""SwAV's training step equals facebookresearch/swav's, in float64.
+
+The official step (main_swav.py, src/resnet50.py, src/utils.py, apex's
+LARC), transcribed in PyTorch with tests/recipe.py: torchvision's ResNet-50
+init without zero_init_residual, head Linear (bias) + BN + ReLU + Linear
+(bias), L2 normalization, prototypes a Linear without bias; at every step
+the learning rate (np.linspace warm-up from 0.3/4.8 of the peak, reaching
+it at the warm-up's last step, then cosine to 0.001 × peak), the
+prototypes normalized, the crops of one size through the backbone in one
+pass and the head over all crops (SyncBN: one group over all workers, the
+bs256 scripts'; the 800-epoch script's groups of 8 GPUs need ≥ 8
+workers); per worker, for each global crop the Sinkhorn codes of its
+detached scores over the global batch (ε 0.05, 3 iterations), predicted
+from every other crop at temperature 0.1; DDP's mean; while frozen the
+prototypes' gradient is None (SGD skips them); SGD with momentum wrapped
+by LARC (trust 0.001, clip False) on every parameter. ssljax runs
+configs/swav_resnet50_imagenet.py shrunk: 2 crops of 48 px and 2 of 32 px,
+32 prototypes frozen for the first 2 steps, on 4 devices against W = 4
+workers; every parameter and BN statistic after every step (the
+prototypes normalized, as the official code does at the next step's
+start).
+"""
+
+import math
+
+import jax
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ssljax import methods
+from tests import helpers
+from tests import recipe
+
+W = 4
+K = 6
+RTOL = 1e-6
+FREEZE = 2
+
+
+def _config():
+  cfg = recipe.shrink(helpers.load_config("swav_resnet50_imagenet"),
+                      projector="32-16", image_size=48, num_steps=K,
+                      warmup_steps=2)
+  cfg.data.num_local = 2
+  cfg.data.local_size = 32
+  cfg.swav.num_prototypes = 32
+  cfg.swav.freeze_prototypes_steps = FREEZE
+  return cfg
+
+
+def lr_at(k, peak, warmup, total, start, final):
+  """main_swav.py's schedule: np.linspace(start, peak, warmup), then the
+  cosine over the remaining steps."""
+  if k < warmup:
+    return np.linspace(start, peak, warmup)[k]
+  t = k - warmup
+  return final + 0.5 * (peak - final) * (1 + math.cos(math.pi * t
+                                                       / (total - warmup)))
+
+
+class LARC:
+  """apex.parallel.LARC(SGD(momentum, weight_decay), trust, clip=False)."""
+
+  def __init__(self, params, weight_decay, momentum, trust):
+    self.params, self.wd, self.m, self.trust = list(params), weight_decay, \
+        momentum, trust
+    self.buf = {}
+
+  @torch.no_grad()
+  def step(self, lr):
+    for p in self.params:
+      if p.grad is None:
+        continue
+      g = p.grad
+      pn, gn = torch.norm(p), torch.norm(g)
+      if pn != 0 and gn != 0:
+        g = (g + self.wd * p) * (self.trust * pn / (gn + pn * self.wd + 1e-8))
+      if p not in self.buf:
+        self.buf[p] = g.clone()
+      else:
+        self.buf[p].mul_(self.m).add_(g)
+      p.sub_(lr * self.buf[p])
+
+
+def sinkhorn(out, eps=0.05, iters=3):
+  """distributed_sinkhorn over the global batch (all workers' rows)."""
+  q = torch.exp(out / eps).T
+  b, k = q.shape[1], q.shape[0]
+  q = q / q.sum()
+  for _ in range(iters):
+    q = q / q.sum(1, keepdim=True) / k
+    q = q / q.sum(0, keepdim=True) / b
+  return (q * b).T
+
+
+class Official(torch.nn.Module):
+  """resnet50 of src/resnet50.py at the config's sizes."""
+
+  def __init__(self, cfg):
+    super().__init__()
+    m = cfg.model
+    self.backbone = recipe.resnet(m.name, width=m.get("width", 64))
+    dims = [self.backbone.out_dim] + [int(d) for d in
+                                      cfg.projector.split("-")]
+    self.projection_head = recipe.mlp(dims, hidden_bias=True, last_bias=True)
+    self.prototypes = torch.nn.Linear(dims[-1], cfg.swav.num_prototypes,
+                                      bias=False)
+    self.cfg = cfg
+
+  def worker_losses(self, crops):
+    with torch.no_grad():
+      self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+    sizes = [c.shape[-1] for c in crops]
+    feats, start = [], 0
+    for i in range(1, len(crops) + 1):
+      if i == len(crops) or sizes[i] != sizes[start]:
+        feats.append(self.backbone(torch.cat(crops[start:i])))
+        start = i
+    z = F.normalize(self.projection_head(torch.cat(feats)), dim=1)
+    scores = self.prototypes(z)
+    n, v, c = crops[0].shape[0], len(crops), self.cfg.swav
+    q = [sinkhorn(scores[n * i:n * (i + 1)].detach(), c.epsilon,
+                  c.sinkhorn_iterations) for i in range(2)]
+    out = []
+    for w in range(W):
+      rows = lambda i: slice(n * i + w * n // W, n * i + (w + 1) * n // W)
+      loss = 0
+      for i in range(2):
+        qw = q[i][w * n // W:(w + 1) * n // W]
+        sub = 0
+        for j in [j for j in range(v) if j != i]:
+          x = scores[rows(j)] / c.temperature
+          sub = sub - torch.mean(torch.sum(qw * F.log_softmax(x, dim=1), 1))
+        loss = loss + sub / (v - 1)
+      out.append(loss / 2)
+    return out
+
+  def state(self):
+    """Every tensor, the prototypes normalized (as the next step does)."""
+    out = {**recipe.state_dict(self.backbone, "backbone"),
+           **recipe.state_dict(self.projection_head, "projector")}
+    out["prototypes"] = F.normalize(self.prototypes.weight,
+                                    dim=1).detach().numpy()
+    return out
+
+
+def _ssljax_state(params, stats):
+  out = recipe.joint_to_torch(params, stats)
+  out["prototypes"] = np.asarray(params["prototypes"]["kernel"]).T
+  return out
+
+
+def _load(official):
+  def load(params, stats):
+    params["encoder"], stats["encoder"] = recipe.encoder_to_flax(
+        official.backbone, params["encoder"], stats["encoder"])
+    params["projector"], stats["projector"] = recipe.mlp_to_flax(
+        official.projection_head)
+    params["prototypes"] = {"kernel": F.normalize(
+        official.prototypes.weight, dim=1).detach().numpy().T}
+    return params, stats
+  return load
+
+
+def test_swav_init_is_the_official_init():
+  cfg = helpers.load_config("swav_resnet50_imagenet")
+  cfg.model.dtype = "float32"
+  cfg.projector = "512-128"
+  _, init = methods.init_fn(cfg, 10)
+  v = jax.device_get(jax.jit(init)())
+  torch.manual_seed(0)
+  problems = recipe.compare_init(_ssljax_state(v["params"], v["batch_stats"]),
+                                 Official(cfg).state())
+  assert not problems, "\n".join(problems)
+
+
+def _max_errors(cfg):
+  torch.manual_seed(0)
+  official = Official(cfg).double()
+  o = cfg.optimizer
+  larc = LARC(official.parameters(), o.weight_decay, o.momentum,
+              o.trust_coefficient)
+  peak = o.base_lr * cfg.batch_size / 256
+  batches = recipe.random_batches(cfg, K)
+  rng = np.random.default_rng(1)
+  for b in batches:
+    b["local"] = recipe.images(rng, cfg.batch_size, cfg.data.num_local,
+                               cfg.data.local_size)
+  out = []
+  with jax.enable_x64(True):
+    steps = recipe.ssljax_steps(cfg, _load(official), batches, W)
+    for k, (batch, (params, stats)) in enumerate(zip(batches, steps)):
+      crops = (recipe.views_torch(batch["global"], cfg.data.mean,
+                                  cfg.data.std)
+               + recipe.views_torch(batch["local"], cfg.data.mean,
+                                    cfg.data.std))
+      recipe.ddp_average(official, official.worker_losses(crops))
+      if k < FREEZE:
+        official.prototypes.weight.grad = None
+      larc.step(lr_at(k, peak, 2, K, o.warmup_start_factor * peak,
+                      o.end_factor * peak))
+      errors = recipe.max_relative_errors(_ssljax_state(params, stats),
+                                          official.state())
+      out.append((max(errors.values()), recipe.worst(errors)))
+  return out
+
+
+def test_swav_step_equals_the_official_step():
+  for step, (err, worst) in enumerate(_max_errors(_config())):
+    assert err <= RTOL, (step, worst)
