@@ -5,12 +5,17 @@
       --multiprocess
 
 Recipe (paper + deepmind-research/byol, 1000-epoch setting): projector and
-predictor 4096-256 (Linear with bias + BN + ReLU, Linear with bias), EMA
+predictor 4096-256 (Linear with bias + BN + ReLU, Linear without bias), EMA
 target momentum 0.996 -> 1 (cosine), BYOL augmentations (blur 1.0 / 0.1,
 solarize 0 / 0.2) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9,
 trust 0.001, wd 1.5e-6, biases and norms excluded), lr = 0.2 × batch/256,
 10 warm-up epochs then cosine to 0, batch 4096, 1000 epochs, bfloat16
-compute. (The paper's 300-epoch setting uses base lr 0.3, wd 1e-6, EMA base
+compute. Not yet compared step for step with the official code (JAX/
+Haiku); known departures: Haiku pads every strided convolution as SAME (0
+before, 1 after on even maps; ssljax symmetric), initializes with a
+truncated normal without the variance correction (std ≈ 0.88/√fan_in;
+ssljax's LeCun normal is corrected), and draws the target's initial
+weights independently of the online network's (ssljax copies them). (The paper's 300-epoch setting uses base lr 0.3, wd 1e-6, EMA base
 0.99.)
 Runtime: 1000 ImageNet epochs at batch 4096 (not measured with ssljax).
 Expected result: 74.3% linear top-1 (the paper's).
@@ -22,9 +27,14 @@ from ssljax import configs
 def get_config(arg=None):
   del arg
   c = configs.base_config("byol")
-  c.model = dict(name="resnet50", dtype="bfloat16")
+  # deepmind-research/byol: the last BN scale of every block starts at 0
+  # (Haiku's BlockV1), the stem's max-pool pads as SAME, the heads' last
+  # Linear has no bias, and its LARS applies the rate after the momentum.
+  c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True,
+                 stem_pool_padding="same")
   c.projector = "4096-256"
   c.predictor = "4096-256"
+  c.last_bias = False
   c.ema.base = 0.996
   c.data.dataset = "imagenet2012"
   c.data.eval_split = "validation"
@@ -39,6 +49,7 @@ def get_config(arg=None):
   c.optimizer.base_lr = 0.2
   c.optimizer.weight_decay = 1.5e-6
   c.optimizer.warmup_epochs = 10.0
+  c.optimizer.lars_lr_after_momentum = True
   c.log_every = 100
   c.eval_every = 25_000
   c.checkpoint.every = 5000

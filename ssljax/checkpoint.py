@@ -265,7 +265,8 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "optimizer.cosine_over_total": False,
                   "ema.next_step_momentum": False,
                   "optimizer.warmup_linspace": False, "concat_views": False,
-                  "head.init_std": 0.0, "head.last_bn_scale": False}
+                  "head.init_std": 0.0, "head.last_bn_scale": False,
+                  "last_bias": True}
 
 
 def config_diff(old, new):

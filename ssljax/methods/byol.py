@@ -2,13 +2,16 @@
 
 EMA target (encoder + projector; `ssljax.methods.ema`, cosine momentum
 base -> 1) on the two global views; online predictor on the projector
-output. Projector and predictor as in deepmind-research/byol: Linear (bias)
-+ BN + ReLU, Linear (bias): 4096-256. Loss `ssljax.losses.byol`: 2 − 2·cos
+output. Projector and predictor: Linear (bias) + BN + ReLU, Linear:
+4096-256. The last Linear has a bias unless `last_bias` = False, which is
+deepmind-research/byol's (utils/networks.py MLP: with_bias=False) and
+what configs/byol_resnet50_imagenet.py sets (default True: earlier runs
+and CPU results). Loss `ssljax.losses.byol`: 2 − 2·cos
 per direction, the two directions summed, averaged over the batch. The
 target runs in train mode (batch statistics of its own batch) and keeps
 its own BN running statistics (the EMA covers parameters only), as the
 official code.
-Config: projector, predictor, ema.{base, schedule}.
+Config: projector, predictor, last_bias, ema.{base, schedule}.
 
 Metrics (all float32 over the global batch, no gradient; `diagnostics`):
 loss; cosine, the mean cosine between each online prediction and the
@@ -32,7 +35,8 @@ from ssljax.methods import joint
 
 def default_config():
   return ml_collections.ConfigDict(dict(
-      projector="4096-256", predictor="4096-256", ema=ema.default_config()))
+      projector="4096-256", predictor="4096-256", last_bias=True,
+      ema=ema.default_config()))
 
 
 def build(cfg):
@@ -42,9 +46,10 @@ def build(cfg):
     raise ValueError(f"BYOL's predictor must output the projector's width: "
                      f"predictor {cfg.predictor!r} ends in {out_p}, projector "
                      f"{cfg.projector!r} in {out_z}.")
+  last = bool(cfg.get("last_bias", True))
   return joint.build(
-      cfg, dict(spec=cfg.projector, hidden_bias=True, last_bias=True),
-      dict(spec=cfg.predictor, hidden_bias=True, last_bias=True))
+      cfg, dict(spec=cfg.projector, hidden_bias=True, last_bias=last),
+      dict(spec=cfg.predictor, hidden_bias=True, last_bias=last))
 
 
 def diagnostics(z, p, t):

@@ -8,7 +8,8 @@ U(±1/√fan_in)); `init_std`: kernels N(0, init_std²) (SimCLR's 0.01);
 default Flax's (LeCun normal, zero bias).
 Conventions of the reference implementations:
   VICReg:  hidden bias True,  last bias False.
-  BYOL:    hidden bias True,  last bias True   (predictor likewise).
+  BYOL:    hidden bias True,  last bias False  (predictor likewise;
+           ssljax's default keeps a last bias: byol.py's `last_bias`).
   MVEB:    hidden bias False, last bias True.
 """
 

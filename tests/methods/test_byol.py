@@ -100,3 +100,16 @@ def test_one_device_equals_eight_devices(data_dir):
   for k in sorted(KEYS | {"rep_std_mean", "rep_std_min", "loss"}):
     assert np.isfinite(out[1][k]) and out[1][k] > 0, k
     np.testing.assert_allclose(out[1][k], out[8][k], rtol=1e-4, err_msg=k)
+
+
+def test_recipe_heads_end_without_bias_as_the_official_mlp():
+  """deepmind-research/byol's MLP: the last Linear has no bias (projector
+  and predictor); ssljax's default keeps one (earlier runs)."""
+  cfg = helpers.load_config("byol_resnet50_imagenet")
+  shapes = jax.eval_shape(methods.init_fn(cfg, 10)[1])["params"]
+  for head in ("projector", "predictor"):
+    assert set(shapes[head]["fc2"]) == {"kernel"}, head
+    assert set(shapes[head]["fc1"]) == {"kernel", "bias"}, head
+  cfg.last_bias = True
+  shapes = jax.eval_shape(methods.init_fn(cfg, 10)[1])["params"]
+  assert set(shapes["predictor"]["fc2"]) == {"kernel", "bias"}
