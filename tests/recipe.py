@@ -33,6 +33,7 @@ from ssljax import train_state
 from ssljax import train_step
 from ssljax import weights
 from ssljax.data import pipeline
+from tests import helpers
 
 
 
@@ -451,12 +452,59 @@ def ssljax_steps(cfg, load, batches, num_workers, num_classes=10,
 
 
 def random_batches(cfg, num_steps, num_views=2, num_classes=10, seed=0):
-  """The pre-augmented batches both sides train on."""
+  """The pre-augmented batches both sides train on (with the config's
+  local crops, data.num_local of data.local_size px, when it has some)."""
   rng = np.random.default_rng(seed)
-  return [{"global": images(rng, cfg.batch_size, num_views,
-                            cfg.data.image_size),
-           "label": rng.integers(0, num_classes, cfg.batch_size).astype(
-               np.int32)} for _ in range(num_steps)]
+  out = []
+  for _ in range(num_steps):
+    batch = {"global": images(rng, cfg.batch_size, num_views,
+                              cfg.data.image_size),
+             "label": rng.integers(0, num_classes, cfg.batch_size).astype(
+                 np.int32)}
+    if cfg.data.get("num_local", 0):
+      batch["local"] = images(rng, cfg.batch_size, cfg.data.num_local,
+                              cfg.data.local_size)
+    out.append(batch)
+  return out
+
+
+def batch_views(batch, cfg):
+  """`views_torch` of a batch's global then local crops."""
+  return [v for key in ("global", "local") if key in batch
+          for v in views_torch(batch[key], cfg.data.mean, cfg.data.std)]
+
+
+def step_errors(cfg, load, official_step, official_state,
+                ssljax_state=None, num_workers=4, with_method_state=False):
+  """Per step of cfg.num_steps, (max relative error, worst tensors) between
+  ssljax's step on `num_workers` devices, started from `load`
+  (ssljax_steps), and the official one, `official_step(k, views)` on the
+  same batches (`batch_views`); after each step `official_state(k)` is
+  compared with `ssljax_state(*what ssljax_steps yields)` (default: the
+  joint network's `joint_to_torch`)."""
+  ssljax_state = ssljax_state or joint_to_torch
+  batches = random_batches(cfg, cfg.num_steps)
+  out = []
+  with jax.enable_x64(True):
+    steps = ssljax_steps(cfg, load, batches, num_workers,
+                         with_method_state=with_method_state)
+    for k, (batch, got) in enumerate(zip(batches, steps)):
+      official_step(k, batch_views(batch, cfg))
+      errors = max_relative_errors(ssljax_state(*got), official_state(k))
+      out.append((max(errors.values()), worst(errors)))
+  return out
+
+
+def init_variables(config_name, projector):
+  """(cfg, params, batch_stats) on the host: the paper-recipe config's
+  fresh initialization in float32, the projector narrowed to `projector`
+  (the same layers as the recipe's, less memory)."""
+  cfg = helpers.load_config(config_name)
+  cfg.model.dtype = "float32"
+  cfg.projector = projector
+  _, init = methods.init_fn(cfg, 10)
+  v = jax.device_get(jax.jit(init)())
+  return cfg, v["params"], v["batch_stats"]
 
 
 def joint_to_torch(params, stats):

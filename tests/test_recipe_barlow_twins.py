@@ -14,10 +14,8 @@ weights on the same batches, on 4 devices against W = 4 workers. The loss's
 BatchNorm1d keeps running statistics that nothing reads; not compared.
 """
 
-import jax
 import torch
 
-from ssljax import methods
 from tests import helpers
 from tests import recipe
 
@@ -72,15 +70,11 @@ def _official_state(official):
 
 
 def test_barlow_twins_init_is_the_official_init():
-  cfg = helpers.load_config("barlow_twins_resnet50_imagenet")
-  cfg.model.dtype = "float32"
-  cfg.projector = "512-512-512"
-  _, init = methods.init_fn(cfg, 10)
-  v = jax.device_get(jax.jit(init)())
+  cfg, params, stats = recipe.init_variables(
+      "barlow_twins_resnet50_imagenet", "512-512-512")
   torch.manual_seed(0)
-  problems = recipe.compare_init(
-      recipe.joint_to_torch(v["params"], v["batch_stats"]),
-      _official_state(Official(cfg)))
+  problems = recipe.compare_init(recipe.joint_to_torch(params, stats),
+                                 _official_state(Official(cfg)))
   assert not problems, "\n".join(problems)
 
 
@@ -89,24 +83,17 @@ def _max_errors(cfg):
   torch.manual_seed(0)
   official = Official(cfg).double()
   lars = official.optimizer()
-  batches = recipe.random_batches(cfg, K)
-  out = []
-  with jax.enable_x64(True):
-    steps = recipe.ssljax_steps(
-        cfg, recipe.load_joint(official.backbone, official.projector),
-        batches, W)
-    for step, (batch, (params, stats)) in enumerate(zip(batches, steps)):
-      lr = recipe.warmup_cosine_lr(step, cfg.batch_size / 256, 2, K)
-      lars.param_groups[0]["lr"] = lr * 0.2  # --learning-rate-weights
-      lars.param_groups[1]["lr"] = lr * 0.0048  # --learning-rate-biases
-      y1, y2 = recipe.views_torch(batch["global"], cfg.data.mean,
-                                  cfg.data.std)
-      recipe.ddp_average(official, official.worker_losses(y1, y2))
-      lars.step()
-      errors = recipe.max_relative_errors(
-          recipe.joint_to_torch(params, stats), _official_state(official))
-      out.append((max(errors.values()), recipe.worst(errors)))
-  return out
+
+  def step(k, views):
+    lr = recipe.warmup_cosine_lr(k, cfg.batch_size / 256, 2, K)
+    lars.param_groups[0]["lr"] = lr * 0.2  # --learning-rate-weights
+    lars.param_groups[1]["lr"] = lr * 0.0048  # --learning-rate-biases
+    recipe.ddp_average(official, official.worker_losses(*views))
+    lars.step()
+
+  return recipe.step_errors(
+      cfg, recipe.load_joint(official.backbone, official.projector), step,
+      lambda k: _official_state(official), num_workers=W)
 
 
 def test_barlow_twins_step_equals_the_official_step():

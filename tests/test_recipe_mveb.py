@@ -23,12 +23,9 @@ target parameters and BN statistics are compared after every step.
 import copy
 import math
 
-import jax
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssljax import methods
 from tests import helpers
 from tests import recipe
 
@@ -116,17 +113,15 @@ def _state(official, next_mm):
   start of the next step (with its momentum next_mm) from the weights this
   step left; ssljax right after this step: the same update, applied here
   to a copy so that both sides are compared at one point."""
-  out = {**recipe.state_dict(official.backbone, "backbone"),
-         **recipe.state_dict(official.projector, "projector")}
-  target = copy.deepcopy(official)
-  with torch.no_grad():
-    for xi, th in zip(target.target_parameters(), official.online_parameters()):
-      xi.mul_(next_mm).add_(th, alpha=1 - next_mm)
-  out.update({k.replace("backbone", "target.backbone", 1): v for k, v in
-              recipe.state_dict(target.target_backbone, "backbone").items()})
-  out.update({k.replace("projector", "target.projector", 1): v for k, v in
-              recipe.state_dict(target.target_projector,
-                                "projector").items()})
+  out = {}
+  for name in ("backbone", "projector"):
+    online = getattr(official, name)
+    target = getattr(official, f"target_{name}")
+    out.update(recipe.state_dict(online, name))
+    out.update(recipe.state_dict(target, f"target.{name}"))
+    for (key, xi), th in zip(target.named_parameters(), online.parameters()):
+      out[f"target.{name}.{key}"] = (
+          next_mm * xi + (1 - next_mm) * th).detach().numpy()
   return out
 
 
@@ -139,17 +134,13 @@ def _ssljax_state(params, stats, method_state):
 
 
 def test_mveb_init_is_the_official_init():
-  cfg = helpers.load_config("mveb_resnet50_imagenet")
-  cfg.model.dtype = "float32"
-  cfg.projector = "512-512-512"
-  _, init = methods.init_fn(cfg, 10)
-  v = jax.device_get(jax.jit(init)())
+  cfg, params, stats = recipe.init_variables("mveb_resnet50_imagenet",
+                                             "512-512-512")
   torch.manual_seed(0)
   official = Official(cfg)
   want = {**recipe.state_dict(official.backbone, "backbone"),
           **recipe.state_dict(official.projector, "projector")}
-  problems = recipe.compare_init(
-      recipe.joint_to_torch(v["params"], v["batch_stats"]), want)
+  problems = recipe.compare_init(recipe.joint_to_torch(params, stats), want)
   assert not problems, "\n".join(problems)
 
 
@@ -163,30 +154,18 @@ def _max_errors(cfg):
                      weight_decay=o.weight_decay, momentum=o.momentum,
                      eta=o.trust_coefficient)
   base_lr = o.base_lr * cfg.batch_size / 256
-  batches = recipe.random_batches(cfg, K)
-  rng = np.random.default_rng(1)
-  for b in batches:
-    b["local"] = recipe.images(rng, cfg.batch_size, cfg.data.num_local,
-                               cfg.data.local_size)
-  out = []
-  with jax.enable_x64(True):
-    steps = recipe.ssljax_steps(
-        cfg, recipe.load_joint(official.backbone, official.projector),
-        batches, W, with_method_state=True)
-    for k, (batch, got) in enumerate(zip(batches, steps)):
-      for g in lars.param_groups:
-        g["lr"] = lr_at(k, base_lr, 2, K)
-      views = (recipe.views_torch(batch["global"], cfg.data.mean,
-                                  cfg.data.std)
-               + recipe.views_torch(batch["local"], cfg.data.mean,
-                                    cfg.data.std))
-      recipe.ddp_average(official, official.worker_losses(
-          views, momentum_at(k, K)))
-      lars.step()
-      errors = recipe.max_relative_errors(
-          _ssljax_state(*got), _state(official, momentum_at(k + 1, K)))
-      out.append((max(errors.values()), recipe.worst(errors)))
-  return out
+
+  def step(k, views):
+    for g in lars.param_groups:
+      g["lr"] = lr_at(k, base_lr, 2, K)
+    recipe.ddp_average(official, official.worker_losses(
+        views, momentum_at(k, K)))
+    lars.step()
+
+  return recipe.step_errors(
+      cfg, recipe.load_joint(official.backbone, official.projector), step,
+      lambda k: _state(official, momentum_at(k + 1, K)), _ssljax_state,
+      num_workers=W, with_method_state=True)
 
 
 def test_mveb_step_equals_the_official_step():

@@ -16,12 +16,10 @@ Inputs in [0, 1]. ssljax runs configs/simclr_resnet50_imagenet.py shrunk,
 on 4 devices against W = 4 workers.
 """
 
-import jax
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssljax import methods
 from tests import helpers
 from tests import recipe
 
@@ -112,13 +110,10 @@ def _load(official):
 
 
 def test_simclr_init_is_the_official_init():
-  cfg = helpers.load_config("simclr_resnet50_imagenet")
-  cfg.model.dtype = "float32"
-  cfg.projector = "512-128"
-  _, init = methods.init_fn(cfg, 10)
-  v = jax.device_get(jax.jit(init)())
+  cfg, params, stats = recipe.init_variables("simclr_resnet50_imagenet",
+                                             "512-128")
   torch.manual_seed(0)
-  problems = recipe.compare_init(_ssljax_state(v["params"], v["batch_stats"]),
+  problems = recipe.compare_init(_ssljax_state(params, stats),
                                  Official(cfg).to_torch_keys())
   assert not problems, "\n".join(problems)
 
@@ -131,21 +126,16 @@ def _max_errors(cfg):
                      momentum=o.momentum, eta=o.trust_coefficient,
                      lr_in_momentum=True)
   base_lr = o.base_lr * cfg.batch_size / 256
-  batches = recipe.random_batches(cfg, K)
-  out = []
-  with jax.enable_x64(True):
-    steps = recipe.ssljax_steps(cfg, _load(official), batches, W)
-    for k, (batch, (params, stats)) in enumerate(zip(batches, steps)):
-      for g in lars.param_groups:
-        g["lr"] = recipe.warmup_cosine_lr(k, base_lr, 2, K, end=0.0)
-      x1, x2 = recipe.views_torch(batch["global"], cfg.data.mean,
-                                  cfg.data.std)
-      recipe.ddp_average(official, official.worker_losses(x1, x2))
-      lars.step()
-      errors = recipe.max_relative_errors(_ssljax_state(params, stats),
-                                          official.to_torch_keys())
-      out.append((max(errors.values()), recipe.worst(errors)))
-  return out
+
+  def step(k, views):
+    for g in lars.param_groups:
+      g["lr"] = recipe.warmup_cosine_lr(k, base_lr, 2, K, end=0.0)
+    recipe.ddp_average(official, official.worker_losses(*views))
+    lars.step()
+
+  return recipe.step_errors(cfg, _load(official), step,
+                            lambda k: official.to_torch_keys(),
+                            _ssljax_state, num_workers=W)
 
 
 def test_simclr_step_equals_the_official_step():

@@ -23,12 +23,10 @@ start).
 
 import math
 
-import jax
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssljax import methods
 from tests import helpers
 from tests import recipe
 
@@ -164,13 +162,10 @@ def _load(official):
 
 
 def test_swav_init_is_the_official_init():
-  cfg = helpers.load_config("swav_resnet50_imagenet")
-  cfg.model.dtype = "float32"
-  cfg.projector = "512-128"
-  _, init = methods.init_fn(cfg, 10)
-  v = jax.device_get(jax.jit(init)())
+  cfg, params, stats = recipe.init_variables("swav_resnet50_imagenet",
+                                             "512-128")
   torch.manual_seed(0)
-  problems = recipe.compare_init(_ssljax_state(v["params"], v["batch_stats"]),
+  problems = recipe.compare_init(_ssljax_state(params, stats),
                                  Official(cfg).state())
   assert not problems, "\n".join(problems)
 
@@ -182,28 +177,17 @@ def _max_errors(cfg):
   larc = LARC(official.parameters(), o.weight_decay, o.momentum,
               o.trust_coefficient)
   peak = o.base_lr * cfg.batch_size / 256
-  batches = recipe.random_batches(cfg, K)
-  rng = np.random.default_rng(1)
-  for b in batches:
-    b["local"] = recipe.images(rng, cfg.batch_size, cfg.data.num_local,
-                               cfg.data.local_size)
-  out = []
-  with jax.enable_x64(True):
-    steps = recipe.ssljax_steps(cfg, _load(official), batches, W)
-    for k, (batch, (params, stats)) in enumerate(zip(batches, steps)):
-      crops = (recipe.views_torch(batch["global"], cfg.data.mean,
-                                  cfg.data.std)
-               + recipe.views_torch(batch["local"], cfg.data.mean,
-                                    cfg.data.std))
-      recipe.ddp_average(official, official.worker_losses(crops))
-      if k < FREEZE:
-        official.prototypes.weight.grad = None
-      larc.step(lr_at(k, peak, 2, K, o.warmup_start_factor * peak,
-                      o.end_factor * peak))
-      errors = recipe.max_relative_errors(_ssljax_state(params, stats),
-                                          official.state())
-      out.append((max(errors.values()), recipe.worst(errors)))
-  return out
+
+  def step(k, crops):
+    recipe.ddp_average(official, official.worker_losses(crops))
+    if k < FREEZE:
+      official.prototypes.weight.grad = None
+    larc.step(lr_at(k, peak, 2, K, o.warmup_start_factor * peak,
+                    o.end_factor * peak))
+
+  return recipe.step_errors(cfg, _load(official), step,
+                            lambda k: official.state(), _ssljax_state,
+                            num_workers=W)
 
 
 def test_swav_step_equals_the_official_step():

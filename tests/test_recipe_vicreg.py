@@ -12,11 +12,9 @@ vicreg_resnet50_imagenet.py shrunk (tests/recipe.py `shrink`) from the
 same weights on the same batches, on 4 devices against W = 4 workers.
 """
 
-import jax
 import torch
 import torch.nn.functional as F
 
-from ssljax import methods
 from tests import helpers
 from tests import recipe
 
@@ -64,42 +62,41 @@ class Official(torch.nn.Module):
             for a, b in zip(recipe.shards(zx, W), recipe.shards(zy, W))]
 
 
-def test_vicreg_init_is_the_official_init():
-  cfg = helpers.load_config("vicreg_resnet50_imagenet")
-  cfg.model.dtype = "float32"
-  cfg.projector = "512-512-512"  # the recipe's 8192: same layers, less RAM
-  _, init = methods.init_fn(cfg, 10)
-  v = jax.device_get(jax.jit(init)())
-  torch.manual_seed(0)
-  official = Official(cfg)
-  want = {**recipe.state_dict(official.backbone, "backbone"),
+def _official_state(official):
+  return {**recipe.state_dict(official.backbone, "backbone"),
           **recipe.state_dict(official.projector, "projector")}
-  problems = recipe.compare_init(
-      recipe.joint_to_torch(v["params"], v["batch_stats"]), want)
+
+
+def test_vicreg_init_is_the_official_init():
+  cfg, params, stats = recipe.init_variables("vicreg_resnet50_imagenet",
+                                             "512-512-512")
+  torch.manual_seed(0)
+  problems = recipe.compare_init(recipe.joint_to_torch(params, stats),
+                                 _official_state(Official(cfg)))
   assert not problems, "\n".join(problems)
+
+
+def official_lars(cfg, official):
+  o = cfg.optimizer
+  return recipe.LARS(official.parameters(), weight_decay=o.weight_decay,
+                     momentum=o.momentum, eta=o.trust_coefficient)
 
 
 def test_vicreg_step_equals_the_official_step():
   cfg = _config()
   torch.manual_seed(0)
   official = Official(cfg).double()
-  lars = recipe.LARS(official.parameters(), weight_decay=cfg.optimizer
-                     .weight_decay, momentum=cfg.optimizer.momentum,
-                     eta=cfg.optimizer.trust_coefficient)
+  lars = official_lars(cfg, official)
   base_lr = cfg.optimizer.base_lr * cfg.batch_size / 256
-  batches = recipe.random_batches(cfg, K)
-  with jax.enable_x64(True):
-    steps = recipe.ssljax_steps(
-        cfg, recipe.load_joint(official.backbone, official.projector),
-        batches, W)
-    for step, (batch, (params, stats)) in enumerate(zip(batches, steps)):
-      for g in lars.param_groups:
-        g["lr"] = recipe.warmup_cosine_lr(step, base_lr, 2, K)
-      x, y = recipe.views_torch(batch["global"], cfg.data.mean, cfg.data.std)
-      recipe.ddp_average(official, official.worker_losses(x, y))
-      lars.step()
-      want = {**recipe.state_dict(official.backbone, "backbone"),
-              **recipe.state_dict(official.projector, "projector")}
-      errors = recipe.max_relative_errors(
-          recipe.joint_to_torch(params, stats), want)
-      assert max(errors.values()) <= RTOL, (step, recipe.worst(errors))
+
+  def step(k, views):
+    for g in lars.param_groups:
+      g["lr"] = recipe.warmup_cosine_lr(k, base_lr, 2, K)
+    recipe.ddp_average(official, official.worker_losses(*views))
+    lars.step()
+
+  errors = recipe.step_errors(
+      cfg, recipe.load_joint(official.backbone, official.projector), step,
+      lambda k: _official_state(official), num_workers=W)
+  for k, (err, worst) in enumerate(errors):
+    assert err <= RTOL, (k, worst)

@@ -45,33 +45,48 @@ class JointEmbedding(nn.Module):
     return out
 
   def _concatenated(self, views, train):
-    groups, start = [], 0
-    for i in range(1, len(views) + 1):
-      if i == len(views) or views[i].shape != views[start].shape:
-        groups.append(views[start:i])
-        start = i
-    reps = [self.encoder(jnp.concatenate(g), train=train)[0] for g in groups]
-    rep = jnp.concatenate(reps)
-    n = views[0].shape[0]
-    split = lambda a: [a[v * n:(v + 1) * n] for v in range(len(views))]
-    out = {"rep": split(rep)}
+    rep = encode_by_size(self.encoder, views, train)
+    out = {"rep": split_views(rep, len(views))}
     z = self.projector(rep, train=train) if self.projector else rep
-    out["z"] = split(z.astype(jnp.promote_types(z.dtype, jnp.float32)))
+    out["z"] = split_views(z.astype(jnp.promote_types(z.dtype, jnp.float32)),
+                           len(views))
     if self.predictor is not None:
-      out["p"] = split(self.predictor(z, train=train))
+      out["p"] = split_views(self.predictor(z, train=train), len(views))
     return out
 
   def represent(self, x, layers=False):
     return base.encoder_features(self.encoder, x, layers)
 
 
+def encode_by_size(encoder, views, train):
+  """The representations of all views, [V·n, C] in view order: one encoder
+  pass per run of consecutive views of one size (BatchNorm statistics over
+  those views together; the official SimCLR and SwAV forwards)."""
+  reps, start = [], 0
+  for i in range(1, len(views) + 1):
+    if i == len(views) or views[i].shape != views[start].shape:
+      reps.append(encoder(jnp.concatenate(views[start:i]), train=train)[0])
+      start = i
+  return jnp.concatenate(reps)
+
+
+def split_views(x, num_views):
+  """[V·n, ...] -> V arrays [n, ...]."""
+  return list(jnp.split(x, num_views))
+
+
+def head_flags(encoder):
+  """The MLP arguments by which heads follow the encoder's PyTorch
+  conventions (BN running variance, init) when it has them."""
+  return {k: getattr(encoder, k, False)
+          for k in ("unbiased_running_var", "torch_init")}
+
+
 def build(cfg, projector, predictor=None):
   """JointEmbedding for cfg.model with MLP heads from kwargs of models.MLP
   (and cfg.concat_views, default False)."""
   encoder = models.from_config(cfg.model)
-  # The heads follow the encoder's PyTorch conventions (BN, init) if set.
-  torch = {k: getattr(encoder, k, False)
-           for k in ("unbiased_running_var", "torch_init")}
+  torch = head_flags(encoder)
   mlp = lambda kw: models.MLP(**kw, dtype=encoder.dtype, **torch) if (
       kw) else None
   return JointEmbedding(encoder=encoder, projector=mlp(projector),

@@ -53,6 +53,7 @@ from ssljax import losses
 from ssljax import models
 from ssljax import ops
 from ssljax.methods import base
+from ssljax.methods import joint
 
 
 def default_config():
@@ -98,18 +99,11 @@ class SwAVNet(nn.Module):
     if self.concat_views:
       # The official forward: one encoder pass per run of same-size crops,
       # the head once over all of them (BN statistics over those crops).
-      groups, start = [], 0
-      for i in range(1, len(views) + 1):
-        if i == len(views) or views[i].shape != views[start].shape:
-          groups.append(jnp.concatenate(views[start:i]))
-          start = i
-      rep = jnp.concatenate([self.encoder(g, train=train)[0]
-                             for g in groups])
+      rep = joint.encode_by_size(self.encoder, views, train)
       z = ops.l2_normalize(self.projector(rep, train=train))
-      n = views[0].shape[0]
-      split = lambda a: [a[v * n:(v + 1) * n] for v in range(len(views))]
-      return {"rep": split(rep), "z": split(z),
-              "scores": split(ops.f32(protos(z)))}
+      return {"rep": joint.split_views(rep, len(views)),
+              "z": joint.split_views(z, len(views)),
+              "scores": joint.split_views(ops.f32(protos(z)), len(views))}
     out = {"rep": [], "z": [], "scores": []}
     for x in views:
       rep, _ = self.encoder(x, train=train)
@@ -125,8 +119,7 @@ class SwAVNet(nn.Module):
 
 def build(cfg):
   encoder = models.from_config(cfg.model)
-  torch = {k: getattr(encoder, k, False)
-           for k in ("unbiased_running_var", "torch_init")}
+  torch = joint.head_flags(encoder)
   projector = models.MLP(spec=cfg.projector, hidden_bias=True, last_bias=True,
                          dtype=encoder.dtype, **torch)
   return SwAVNet(encoder, projector, cfg.swav.num_prototypes, encoder.dtype,
