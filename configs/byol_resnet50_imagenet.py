@@ -6,8 +6,9 @@
 
 Recipe (paper + deepmind-research/byol, 1000-epoch setting): projector and
 predictor 4096-256 (Linear with bias + BN + ReLU, Linear without bias), EMA
-target momentum 0.996 -> 1 (cosine), BYOL augmentations (blur 1.0 / 0.1,
-solarize 0 / 0.2) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9,
+target momentum 0.996 -> 1 (cosine), BYOL's augmentations (its JAX ops:
+additive brightness, per-channel contrast, HSV saturation, a 23-tap blur
+with zero padding at 1.0 / 0.1, solarize 0 / 0.2 at 0.5) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9,
 trust 0.001, wd 1.5e-6, biases and norms excluded), lr = 0.2 × batch/256,
 10 warm-up epochs then cosine to 0, batch 4096, 1000 epochs, bfloat16
 compute. Not yet compared step for step with the official code (JAX/

@@ -10,8 +10,8 @@ only), head 2048-2048-256 -> 65,536 with a learned last-layer gain
 (`norm_last_layer false`), frozen for the first epoch; teacher EMA 0.996
 -> 1 (cosine), teacher temperature 0.04 -> 0.07 over 30 epochs, student
 0.1, center momentum 0.9; multi-crop 2 × 224 (scale 0.4–1) + 8 × 96
-(0.05–0.4) with BYOL's colour recipe (blur 1 / 0.1 / 0.5, solarize on
-the second global view); AdamW at lr 5e-4 × batch/256 after 10 warm-up
+(0.05–0.4) with torchvision's colour jitter and PIL's blur (blur 1 / 0.1 /
+0.5, solarize on the second global view: the "dino" recipe); AdamW at lr 5e-4 × batch/256 after 10 warm-up
 epochs, cosine to 1e-6, weight decay 0.04 -> 0.4 (cosine), gradients
 clipped per parameter at norm 3; batch 1024 (16 GPUs × 64), 300 epochs.
 Where ssljax differs: bfloat16 compute (the official code uses fp16 with
@@ -45,7 +45,7 @@ def get_config(arg=None):
   c.data.local_size = 96
   c.data.local_scale = (0.05, 0.4)
   c.data.worker_count = 16
-  c.augment = "byol"
+  c.augment = "dino"
   c.batch_size = 1024
   c.eval_batch_size = 2048
   c.num_epochs = 300

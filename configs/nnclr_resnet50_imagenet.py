@@ -6,7 +6,8 @@
 
 Recipe (the paper; no official code was released): support set 98,304,
 temperature 0.1, projector 2048-2048-256 and predictor 4096-256, BYOL's
-augmentations on 224 px crops with scale (0.08, 1), LARS (momentum 0.9,
+augmentation probabilities with torchvision's ops (solo-learn's
+asymmetric.yaml: the "nnclr" recipe) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9,
 trust 0.001, wd 1e-6, biases and norms excluded), lr = 0.3 × batch/256,
 batch 4096, 1000 epochs, 10 warm-up epochs then cosine, bfloat16 compute.
 Runtime: 1000 ImageNet epochs at batch 4096 (not measured with ssljax).
@@ -29,7 +30,7 @@ def get_config(arg=None):
   c.data.image_size = 224
   c.data.global_scale = (0.08, 1.0)
   c.data.worker_count = 16
-  c.augment = "byol"
+  c.augment = "nnclr"
   c.batch_size = 4096
   c.eval_batch_size = 2048
   c.num_epochs = 1000

@@ -6,8 +6,9 @@
 
 Recipe (paper + google-research/simclr): NT-Xent over the global batch at
 temperature 0.1, projector 2048-128 (v1: Linear without bias + BN + ReLU,
-last Linear + BN with a scale), SimCLR augmentations (colour jitter
-strength 1.0, blur 0.5) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9, trust 0.001,
+last Linear + BN with a scale), SimCLR's augmentations (tf.image colour
+jitter of strength 1.0, v2's multiplied brightness; blur 0.5 with one σ
+per batch, zero padded) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9, trust 0.001,
 wd 1e-6, biases and norms excluded), lr = 0.3 × batch/256, 10 warm-up
 epochs then cosine, batch 4096, 1000 epochs, bfloat16 compute.
 Runtime: 1000 ImageNet epochs at batch 4096 (not measured with ssljax).

@@ -13,10 +13,9 @@ SGD with apex's LARC on every parameter (trust 0.001, momentum 0.9, wd
 the peak at the last) then cosine to 0.0048, crops of one size in one
 encoder pass (tests/test_recipe_swav.py: the official step; SyncBN over
 the global batch, where the 800-epoch script syncs groups of 8 GPUs),
-bfloat16 compute (the official: apex fp16). Augmentations: ssljax's
-"mveb" recipe (BYOL's colour / blur / solarize for the global crops, blur
-0.5 for the local ones); the official SwAV uses colour jitter 0.8, gray
-0.2 and blur 0.5 on every crop, without solarize: a difference.
+bfloat16 compute (the official: apex fp16). Augmentations: the "swav"
+recipe, main_swav.py's: colour jitter of strength 0.8 / 0.2 (hue), gray
+0.2 and PIL's blur 0.5 on every crop, no solarize.
 Runtime: 800 ImageNet epochs at batch 4096 (not measured with ssljax).
 Expected result: 75.3% linear top-1 (the official README's).
 """
@@ -44,7 +43,7 @@ def get_config(arg=None):
   c.data.local_size = 96
   c.data.local_scale = (0.05, 0.14)
   c.data.worker_count = 16
-  c.augment = "mveb"
+  c.augment = "swav"
   c.batch_size = 4096
   c.eval_batch_size = 2048
   c.num_epochs = 800

@@ -6,7 +6,8 @@
 
 Recipe: projector 8192-8192-8192, batch 2048, LARS (momentum 0.9, trust
 0.001, wd 1e-6, biases/norms excluded), 1000 epochs, 10 warm-up epochs then
-cosine, BYOL augmentations (blur 1.0/0.1, solarize 0/0.2), 224 px crops with
+cosine, the official augmentations (torchvision on PIL: blur 1.0/0.1,
+solarize 0/0.2), 224 px crops with
 scale (0.08, 1).
 Base learning rate 0.2 (lr = 0.2 × 2048/256 = 1.6): the value of the official
 README's 1000-epoch, batch-2048 command, which produced the released 73.2%

@@ -96,11 +96,19 @@ def test_contrast_and_saturation_torchvision_formulas():
 
 def test_blur_preserves_constants_and_smooths():
   const = jnp.full((32, 32, 3), 0.3)
-  np.testing.assert_allclose(A.gaussian_blur(const, 1.5), const, atol=1e-6)
+  np.testing.assert_allclose(A.pil_gaussian_blur(const, 1.5), const,
+                             atol=1e-6)
+  # The "tf" blur pads with zeros (BYOL's and SimCLR's SAME convolution):
+  # constant inside, darker within the kernel's radius of the border.
+  tf = A.gaussian_blur(const, 1.5)
+  np.testing.assert_allclose(tf[1:-1, 1:-1], const[1:-1, 1:-1], atol=1e-6)
+  assert float(tf[0, 0, 0]) < 0.29
   noise = jnp.asarray(np.random.default_rng(3).random((32, 32, 3)),
                       jnp.float32)
-  assert float(A.gaussian_blur(noise, 2.0).std()) < 0.6 * float(noise.std())
+  for blur in (A.gaussian_blur, A.pil_gaussian_blur):
+    assert float(blur(noise, 2.0).std()) < 0.6 * float(noise.std())
   assert A.blur_kernel_size(224) == 23 and A.blur_kernel_size(32) == 3
+  assert A.blur_kernel_size(96) == 9 and A.blur_kernel_size(19) == 1
 
 
 def test_augment_views_layout():
