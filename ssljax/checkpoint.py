@@ -266,7 +266,9 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "ema.next_step_momentum": False,
                   "optimizer.warmup_linspace": False, "concat_views": False,
                   "head.init_std": 0.0, "head.last_bn_scale": False,
-                  "last_bias": True}
+                  "last_bias": True, "head.last_bn_affine": False,
+                  "optimizer.larc_clip": False,
+                  "optimizer.larc_exclude_bias_norm": False}
 
 
 def config_diff(old, new):

@@ -63,7 +63,7 @@ def base_config(method="vicreg"):
       trust_coefficient=0.001, warmup_epochs=10.0, warmup_start_factor=0.0,
       end_factor=0.0, clip_norm=0.0, clip_per_param=0.0, bias_lr_scale=1.0,
       nesterov=False, lars_lr_after_momentum=False, cosine_over_total=False,
-      warmup_linspace=False,
+      warmup_linspace=False, larc_clip=False, larc_exclude_bias_norm=False,
       weight_decay_end=ml_collections.FieldReference(None, field_type=float)))
   c.probe = ml_collections.ConfigDict(dict(lr=1e-3, weight_decay=0.0))
   c.knn = ml_collections.ConfigDict(dict(k=(20, 200), temperature=0.07))

@@ -221,8 +221,8 @@ def nnclr(nn1, p1, nn2, p2, *, temperature=0.1):
   n̂v: the L2-normalized nearest neighbour of view v's projection in the
   support set (no gradient reaches it: it is a stored embedding), p̂v: the
   L2-normalized prediction of view v; row i's positive is column i, its
-  negatives the other predictions of the GLOBAL batch (solo-learn takes
-  them from its own device only; the paper's sum is over the batch).
+  negatives the other predictions of the GLOBAL batch (as solo-learn,
+  which gathers the predictions from every device, and the paper).
   Returns (loss, metrics) with the contrastive top-1 accuracy.
   """
   def one(nn_nd, p_nd):

@@ -23,7 +23,10 @@ rate then ends above end_factor·lr (at cos(π(1 − warm-up/T))).
 linspace(start, lr, warm-up steps): the peak at its last step, as SwAV's
 np.linspace schedule. name "larc": apex's LARC (clip False) over SGD with
 momentum on every parameter, biases and norms included (`scale_by_larc`;
-SwAV's official optimizer), the rate applied after the momentum.
+SwAV's official optimizer), the rate applied after the momentum;
+`larc_clip` (False) caps the trust ratio at the rate (apex's clip=True)
+and `larc_exclude_bias_norm` (False) leaves biases and norms unadapted and
+undecayed: with both, solo-learn's LARS (its NNCLR recipe's).
 `clip_per_param` (0: off) rescales each parameter's gradient to that L2
 norm when larger (DINO's `clip_gradients`, norm 3, with its 1e-6), where
 `clip_norm` clips the global norm.
@@ -98,21 +101,40 @@ def kernel_mask(params):
   return jax.tree_util.tree_map_with_path(is_kernel, params)
 
 
-def scale_by_larc(weight_decay, trust_coefficient, eps=1e-8):
-  """apex's LARC (clip=False) around SGD's weight decay, on every
-  parameter: where ‖p‖ > 0 and ‖g‖ > 0, u = (g + wd·p)·η‖p‖ / (‖g‖ +
-  wd·‖p‖ + eps); elsewhere u = g, without weight decay (a zero gradient,
-  e.g. a frozen parameter's, stays zero)."""
+def scale_by_larc(weight_decay, trust_coefficient, eps=1e-8, clip_lr=None,
+                  exclude_bias_norm=False):
+  """apex's LARC around SGD's weight decay: where ‖p‖ > 0 and ‖g‖ > 0,
+  u = (g + wd·p)·r with r = η‖p‖ / (‖g‖ + wd·‖p‖ + eps); elsewhere u = g,
+  without weight decay (a zero gradient, e.g. a frozen parameter's, stays
+  zero). `clip_lr` (a schedule; None: clip=False): r ← min(r / lr_t, 1),
+  apex's clip=True and solo-learn's LARS `clip_lr`. `exclude_bias_norm`:
+  biases and norm parameters (not `kernel_mask`) get u = g, solo-learn's
+  `exclude_bias_n_norm`; otherwise every parameter is adapted (SwAV's)."""
+  jnp = jax.numpy
+
   def update(updates, state, params):
-    def one(g, p):
-      p_norm, g_norm = jax.numpy.linalg.norm(p), jax.numpy.linalg.norm(g)
+    rate_t = None if clip_lr is None else clip_lr(state.count)
+
+    def one(g, p, adapt):
+      p_norm, g_norm = jnp.linalg.norm(p), jnp.linalg.norm(g)
       rate = trust_coefficient * p_norm / (g_norm + weight_decay * p_norm
                                            + eps)
+      if rate_t is not None:  # lr_t = 0 (warm-up from 0): r / 0 = inf -> 1
+        rate = jnp.minimum(rate / rate_t, 1.0)
       scaled = (g + weight_decay * p) * rate.astype(g.dtype)
-      return jax.numpy.where((p_norm > 0) & (g_norm > 0), scaled, g)
-    return jax.tree.map(one, updates, params), state
-  return optax.GradientTransformation(lambda params: optax.EmptyState(),
-                                      update)
+      return jnp.where(adapt & (p_norm > 0) & (g_norm > 0), scaled, g)
+    adapt = (kernel_mask(params) if exclude_bias_norm else
+             jax.tree.map(lambda _: True, params))
+    if clip_lr is not None:
+      state = optax.ScaleByScheduleState(
+          count=optax.safe_increment(state.count))
+    return jax.tree.map(one, updates, params, adapt), state
+
+  def init(params):
+    del params  # a step count only where the clip reads the rate
+    return (optax.EmptyState() if clip_lr is None else
+            optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32)))
+  return optax.GradientTransformation(init, update)
 
 
 def make(cfg, global_batch, total_steps, steps_per_epoch):
@@ -139,7 +161,10 @@ def make(cfg, global_batch, total_steps, steps_per_epoch):
     if callable(wd):
       raise ValueError("optimizer.name = 'larc' takes a constant "
                        "weight_decay; unset optimizer.weight_decay_end.")
-    tx = optax.chain(scale_by_larc(wd, cfg.trust_coefficient),
+    tx = optax.chain(scale_by_larc(
+        wd, cfg.trust_coefficient,
+        clip_lr=lr if cfg.get("larc_clip", False) else None,
+        exclude_bias_norm=cfg.get("larc_exclude_bias_norm", False)),
                      optax.trace(decay=cfg.momentum),
                      optax.scale_by_learning_rate(lr))
   elif cfg.name == "adamw":

@@ -11,14 +11,19 @@ batch is added (solo-learn's order). No official code was released; the
 conventions are the paper's and solo-learn's `nnclr.py`: projector
 2048-2048-256 (Linear + BN + ReLU twice, Linear + BN), predictor 4096-256
 (Linear + BN + ReLU, Linear), τ = 0.1, support set 98,304 (the paper's;
-solo-learn defaults to 65,536 and τ 0.2). Where ssljax differs: the last
-BN of the projector has no affine parameters (as ssljax's SimCLR head: the
-embeddings are L2-normalized right after), and negatives come from the
-global batch where solo-learn uses the device's own.
+solo-learn defaults to 65,536 and τ 0.2). Negatives are the other view's
+predictions over the global batch, as solo-learn's (it gathers them, with
+gradients, and averages over devices: the global mean). Where ssljax
+differs by default: the last BN of the projector has no affine parameters
+(as ssljax's SimCLR head: the embeddings are L2-normalized right after);
+`head.last_bn_affine` (the ImageNet recipe sets it) gives solo-learn's
+learned scale and offset. tests/test_recipe_nnclr.py: the step equals
+solo-learn's (with its LARS: `optimizer.name = "larc"`, `larc_clip`,
+`larc_exclude_bias_norm`).
 Metrics: loss, contrast_accuracy, nn_cosine (mean cosine between a view-1
 projection and its neighbour: how close the support set is).
 Config: projector, predictor, loss.temperature, support_set.size (a
-multiple of the batch size).
+multiple of the batch size), head.last_bn_affine (False).
 """
 
 import jax
@@ -34,7 +39,8 @@ from ssljax.methods import joint
 def default_config():
   return ml_collections.ConfigDict(dict(
       projector="2048-2048-256", predictor="4096-256",
-      loss=dict(temperature=0.1), support_set=dict(size=98_304)))
+      loss=dict(temperature=0.1), support_set=dict(size=98_304),
+      head=dict(last_bn_affine=False)))
 
 
 def build(cfg):
@@ -46,7 +52,8 @@ def build(cfg):
                      f"projector {cfg.projector!r} in {out_z}.")
   return joint.build(
       cfg, dict(spec=cfg.projector, hidden_bias=True, last_bias=True,
-                last_bn=True),
+                last_bn=True, last_bn_affine=bool(
+                    cfg.get("head", {}).get("last_bn_affine", False))),
       dict(spec=cfg.predictor, hidden_bias=True, last_bias=True))
 
 
@@ -60,7 +67,8 @@ def enqueue(state, z_nd):
   """The FIFO support set with `z_nd` written at the pointer."""
   size = state["queue"].shape[0]
   queue = jax.lax.dynamic_update_slice(
-      state["queue"], z_nd.astype(state["queue"].dtype), (state["ptr"], 0))
+      state["queue"], z_nd.astype(state["queue"].dtype),
+      (state["ptr"], jnp.zeros_like(state["ptr"])))  # int32 under x64 too
   return {"queue": queue, "ptr": (state["ptr"] + z_nd.shape[0]) % size}
 
 

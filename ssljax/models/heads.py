@@ -2,7 +2,8 @@
 
 Hidden layers are Linear + BatchNorm + ReLU; the last layer is Linear only
 (optionally followed by a BatchNorm without affine parameters, as in SimSiam /
-MoCo v3, or with a learned scale only, `last_bn_scale`, SimCLR's). `torch_init`:
+MoCo v3, with a learned scale only, `last_bn_scale`, SimCLR's, or with both,
+`last_bn_affine`, solo-learn's NNCLR). `torch_init`:
 every Linear initialized as PyTorch's nn.Linear (kernel and bias
 U(±1/√fan_in)); `init_std`: kernels N(0, init_std²) (SimCLR's 0.01);
 default Flax's (LeCun normal, zero bias).
@@ -46,6 +47,8 @@ class MLP(nn.Module):
   # and the last BN with a learned scale (its `center=False, scale=True`).
   init_std: float = 0.0
   last_bn_scale: bool = False
+  # The last BN with a learned scale and offset (solo-learn's NNCLR).
+  last_bn_affine: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -62,8 +65,9 @@ class MLP(nn.Module):
                  name=f"fc{len(dims)}", **self._init(x.shape[-1]))(x)
     if self.last_bn:
       x = batch_norm(use_running_average=not train, momentum=0.9,
-                     epsilon=1e-5, use_scale=self.last_bn_scale,
-                     use_bias=False,
+                     epsilon=1e-5,
+                     use_scale=self.last_bn_scale or self.last_bn_affine,
+                     use_bias=self.last_bn_affine,
                      dtype=self.dtype, name=f"bn{len(dims)}",
                      unbiased_running_var=self.unbiased_running_var)(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
