@@ -11,12 +11,13 @@ additive brightness, per-channel contrast, HSV saturation, a 23-tap blur
 with zero padding at 1.0 / 0.1, solarize 0 / 0.2 at 0.5) on 224 px crops with scale (0.08, 1), LARS (momentum 0.9,
 trust 0.001, wd 1.5e-6, biases and norms excluded), lr = 0.2 × batch/256,
 10 warm-up epochs then cosine to 0, batch 4096, 1000 epochs, bfloat16
-compute. Not yet compared step for step with the official code (JAX/
-Haiku); known departures: Haiku pads every strided convolution as SAME (0
-before, 1 after on even maps; ssljax symmetric), initializes with a
-truncated normal without the variance correction (std ≈ 0.88/√fan_in;
-ssljax's LeCun normal is corrected), and draws the target's initial
-weights independently of the online network's (ssljax copies them). (The paper's 300-epoch setting uses base lr 0.3, wd 1e-6, EMA base
+compute. tests/test_recipe_byol.py: the step equals the official one
+(transcribed in PyTorch), the target's init drawn on its own as the
+official one's (`ema.independent_init`). Departures left: Haiku's BN
+running averages are zero-debiased (evaluation only: equal to
+ssljax's within 0.9^t after t steps), and its online classifier trains in
+the same LARS (ssljax's probe has its own optimizer; neither reaches the
+encoder). (The paper's 300-epoch setting uses base lr 0.3, wd 1e-6, EMA base
 0.99.)
 Runtime: 1000 ImageNet epochs at batch 4096 (not measured with ssljax).
 Expected result: 74.3% linear top-1 (the paper's).
@@ -29,14 +30,17 @@ def get_config(arg=None):
   del arg
   c = configs.base_config("byol")
   # deepmind-research/byol: the last BN scale of every block starts at 0
-  # (Haiku's BlockV1), the stem's max-pool pads as SAME, the heads' last
-  # Linear has no bias, and its LARS applies the rate after the momentum.
+  # (Haiku's BlockV1), every convolution and the stem's max-pool pad as
+  # SAME, Haiku's truncated-normal init, the heads' last Linear has no
+  # bias, and its LARS applies the rate after the momentum.
   c.model = dict(name="resnet50", dtype="bfloat16", zero_init_residual=True,
-                 stem_pool_padding="same")
+                 stem_pool_padding="same", conv_padding="same",
+                 haiku_init=True)
   c.projector = "4096-256"
   c.predictor = "4096-256"
   c.last_bias = False
   c.ema.base = 0.996
+  c.ema.independent_init = True  # the target's init drawn on its own
   c.data.dataset = "imagenet2012"
   c.data.eval_split = "validation"
   c.data.image_size = 224

@@ -268,7 +268,8 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "head.init_std": 0.0, "head.last_bn_scale": False,
                   "last_bias": True, "head.last_bn_affine": False,
                   "optimizer.larc_clip": False,
-                  "optimizer.larc_exclude_bias_norm": False}
+                  "optimizer.larc_exclude_bias_norm": False,
+                  "ema.independent_init": False}
 
 
 def config_diff(old, new):

@@ -175,13 +175,13 @@ def resnet(name, **kw):
   return ResNet(*sizes, **kw)
 
 
-def mlp(dims, hidden_bias=True, last_bias=False):
+def mlp(dims, hidden_bias=True, last_bias=False, bn=nn.BatchNorm1d):
   """The official projector: [Linear + BatchNorm1d + ReLU] per hidden layer,
   then Linear (PyTorch's default Linear init)."""
   layers = []
   for i in range(len(dims) - 2):
     layers += [nn.Linear(dims[i], dims[i + 1], bias=hidden_bias),
-               nn.BatchNorm1d(dims[i + 1]), nn.ReLU()]
+               bn(dims[i + 1]), nn.ReLU()]
   layers.append(nn.Linear(dims[-2], dims[-1], bias=last_bias))
   return nn.Sequential(*layers)
 
@@ -275,13 +275,13 @@ def mlp_to_flax(seq):
   """(params, batch_stats) of models.MLP from an `mlp` Sequential."""
   params, stats = {}, {}
   linears = [m for m in seq if isinstance(m, nn.Linear)]
-  norms = [m for m in seq if isinstance(m, nn.BatchNorm1d)]
+  norms = [m for m in seq if isinstance(m, (nn.BatchNorm1d, TFBatchNorm))]
   for i, lin in enumerate(linears, 1):
     params[f"fc{i}"] = {"kernel": _np(lin.weight).T}
     if lin.bias is not None:
       params[f"fc{i}"]["bias"] = _np(lin.bias)
   for i, bn in enumerate(norms, 1):
-    if bn.affine:
+    if bn.weight is not None:
       params[f"bn{i}"] = {"scale": _np(bn.weight), "bias": _np(bn.bias)}
     stats[f"bn{i}"] = {"mean": _np(bn.running_mean),
                        "var": _np(bn.running_var)}
@@ -441,8 +441,12 @@ def ssljax_steps(cfg, load, batches, num_workers, num_classes=10,
   method_state = jax.tree.map(jnp.copy, s.objective.init_state(
       {"params": methods.split_probe(params)[0], "batch_stats": stats}))
   if load_method_state is not None:
-    method_state = jax.tree.map(lambda a, like: jnp.asarray(a, like.dtype),
-                                load_method_state(method_state), method_state)
+    # Floats in float64: a state the objective initializes on its own (an
+    # independently drawn target) comes in the params' float32.
+    wide = lambda d: jnp.float64 if jnp.issubdtype(d, jnp.floating) else d
+    method_state = jax.tree.map(
+        lambda a, like: jnp.asarray(a, wide(like.dtype)),
+        load_method_state(method_state), method_state)
   method_state = jax.device_put(method_state, shardings(state.method_state))
   state = state.replace(
       params=params, batch_stats=stats,

@@ -11,7 +11,12 @@ per direction, the two directions summed, averaged over the batch. The
 target runs in train mode (batch statistics of its own batch) and keeps
 its own BN running statistics (the EMA covers parameters only), as the
 official code.
-Config: projector, predictor, last_bias, ema.{base, schedule}.
+`ema.independent_init` (default False: the target starts as a copy of
+the online network) draws the target's initial weights from their own key,
+as the official code (set by configs/byol_resnet50_imagenet.py; the
+official code notes that a shared key made no significant difference).
+Config: projector, predictor, last_bias, ema.{base, schedule,
+independent_init}.
 
 Metrics (all float32 over the global batch, no gradient; `diagnostics`):
 loss; cosine, the mean cosine between each online prediction and the
@@ -34,9 +39,11 @@ from ssljax.methods import joint
 
 
 def default_config():
-  return ml_collections.ConfigDict(dict(
+  c = ml_collections.ConfigDict(dict(
       projector="4096-256", predictor="4096-256", last_bias=True,
       ema=ema.default_config()))
+  c.ema.independent_init = False
+  return c
 
 
 def build(cfg):
@@ -83,5 +90,13 @@ def make_objective(cfg, net, *, mesh=None, total_steps):
     metrics.update(diagnostics(out["z"][:2], out["p"][:2], target["z"]))
     return loss, base.LossAux(metrics, stats, state, out["rep"][0])
 
-  return base.Objective(loss_fn, init_state=lambda v: {"ema": ema.init(v)},
+  def init_state(variables):
+    if cfg.ema.get("independent_init", False):
+      # byol_experiment.py splits its key and inits the target on its own.
+      variables = net.init(
+          jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 2),
+          base.sample_views(cfg.data), train=False)
+    return {"ema": ema.init(variables)}
+
+  return base.Objective(loss_fn, init_state=init_state,
                         update_state=ema.updater(cfg.ema, total_steps))

@@ -79,7 +79,7 @@ def head_flags(encoder):
   """The MLP arguments by which heads follow the encoder's PyTorch
   conventions (BN running variance, init) when it has them."""
   return {k: getattr(encoder, k, False)
-          for k in ("unbiased_running_var", "torch_init")}
+          for k in ("unbiased_running_var", "torch_init", "haiku_init")}
 
 
 def build(cfg, projector, predictor=None):

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ssljax.models.norm import batch_norm
+from ssljax.models.resnet import HAIKU_INIT
 
 
 def parse_spec(spec):
@@ -49,6 +50,7 @@ class MLP(nn.Module):
   last_bn_scale: bool = False
   # The last BN with a learned scale and offset (solo-learn's NNCLR).
   last_bn_affine: bool = False
+  haiku_init: bool = False  # hk.Linear's default (BYOL): resnet.HAIKU_INIT
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -77,6 +79,8 @@ class MLP(nn.Module):
     is U(±1/√fan_in), and the bias U(±1/√fan_in)."""
     if self.init_std:
       return dict(kernel_init=nn.initializers.normal(self.init_std))
+    if self.haiku_init:
+      return dict(kernel_init=HAIKU_INIT)
     if not self.torch_init:
       return {}
     bound = 1.0 / fan_in**0.5

@@ -12,7 +12,11 @@ LeCun normal, truncated, variance 1 / fan_in: TensorFlow's
 VarianceScaling(), SimCLR's), `stem_pool_padding` ("torch": the max-pool
 pads 1 on each side, as torchvision; "same": TensorFlow's SAME, which on
 an even-sized map pads only after (0, 1): another window, as SimCLR's and
-BYOL's official ResNets).
+BYOL's official ResNets), `conv_padding` (the same choice for every
+convolution: "same" is Haiku's, BYOL's; SimCLR's TF ResNet pads strided
+convolutions symmetrically, "torch"), `haiku_init` (convolutions
+initialized as Haiku's default, a truncated normal of σ = 1/√fan_in
+without the variance correction: BYOL's).
 BatchNorm: momentum 0.9 (torch 0.1), eps 1e-5; under jit with a batch sharded
 over devices its statistics are over the global batch (sync BN).
 """
@@ -26,10 +30,25 @@ from ssljax.models.norm import batch_norm
 
 # torchvision's ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu").
 TORCH_CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+# Haiku's default for hk.Conv2D and hk.Linear: TruncatedNormal(1/√fan_in)
+# at ±2σ without the variance correction (std ≈ 0.88/√fan_in); Flax's
+# variance_scaling divides its σ by that 0.8796..., so its square undoes it.
+HAIKU_INIT = nn.initializers.variance_scaling(0.87962566103423978**2,
+                                              "fan_in", "truncated_normal")
+PADDINGS = ("torch", "same")
 
 
-def _conv_init(torch_init):
+def _conv_init(torch_init, haiku_init=False):
+  if haiku_init:
+    return HAIKU_INIT
   return TORCH_CONV_INIT if torch_init else nn.initializers.lecun_normal()
+
+
+def _padding(kind, k):
+  """"torch": k // 2 on each side; "same": TensorFlow's / Haiku's SAME,
+  which for a stride-2 conv on an even map pads (k − 2) // 2 before and
+  one more after (stride 1: the same as "torch")."""
+  return "SAME" if kind == "same" else [(k // 2, k // 2)] * 2
 
 
 class Block(nn.Module):
@@ -41,12 +60,15 @@ class Block(nn.Module):
   dtype: Any
   unbiased_running_var: bool = False
   torch_init: bool = False
+  conv_padding: str = "torch"
+  haiku_init: bool = False
 
   @nn.compact
   def __call__(self, x, train):
     conv = lambda f, k, s, name: nn.Conv(
-        f, (k, k), (s, s), padding=[(k // 2, k // 2)] * 2, use_bias=False,
-        dtype=self.dtype, kernel_init=_conv_init(self.torch_init), name=name)
+        f, (k, k), (s, s), padding=_padding(self.conv_padding, k),
+        use_bias=False, dtype=self.dtype,
+        kernel_init=_conv_init(self.torch_init, self.haiku_init), name=name)
     norm = lambda name, zero=False: batch_norm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
         dtype=self.dtype, name=name,
@@ -79,6 +101,8 @@ class ResNet(nn.Module):
   unbiased_running_var: bool = False
   torch_init: bool = False
   stem_pool_padding: str = "torch"
+  conv_padding: str = "torch"
+  haiku_init: bool = False
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -87,15 +111,19 @@ class ResNet(nn.Module):
     if self.stem_pool_padding not in ("torch", "same"):
       raise ValueError(f"Unknown stem_pool_padding "
                        f"{self.stem_pool_padding!r}; valid: torch, same.")
+    if self.conv_padding not in PADDINGS:
+      raise ValueError(f"Unknown conv_padding {self.conv_padding!r}; valid: "
+                       "torch, same.")
+    init = _conv_init(self.torch_init, self.haiku_init)
     x = x.astype(self.dtype)
     if self.stem == "imagenet":
-      x = nn.Conv(self.width, (7, 7), (2, 2), padding=[(3, 3)] * 2,
-                  use_bias=False, dtype=self.dtype, name="stem_conv",
-                  kernel_init=_conv_init(self.torch_init))(x)
+      x = nn.Conv(self.width, (7, 7), (2, 2),
+                  padding=_padding(self.conv_padding, 7), use_bias=False,
+                  dtype=self.dtype, name="stem_conv", kernel_init=init)(x)
     else:
       x = nn.Conv(self.width, (3, 3), (1, 1), padding=[(1, 1)] * 2,
                   use_bias=False, dtype=self.dtype, name="stem_conv",
-                  kernel_init=_conv_init(self.torch_init))(x)
+                  kernel_init=init)(x)
     x = batch_norm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                    dtype=self.dtype, name="stem_bn",
                    unbiased_running_var=self.unbiased_running_var)(x)
@@ -109,6 +137,7 @@ class ResNet(nn.Module):
         x = Block(self.width * 2**i, 2 if (i > 0 and j == 0) else 1,
                   self.bottleneck, self.zero_init_residual, self.dtype,
                   self.unbiased_running_var, self.torch_init,
+                  self.conv_padding, self.haiku_init,
                   name=f"stage{i + 1}_block{j + 1}")(x, train)
       inter[f"stage{i + 1}"] = x
     return jnp.mean(x, axis=(1, 2)), inter
