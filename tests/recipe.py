@@ -231,6 +231,40 @@ class LARS(torch.optim.Optimizer):
           p.add_(mu, alpha=-g["lr"])
 
 
+class LARC:
+  """apex.parallel.LARC(SGD(momentum, weight_decay), trust, clip) as
+  SwAV uses it (clip False, every parameter), and solo-learn's LARS
+  (solo/utils/lars.py: clip_lr, exclude_bias_n_norm): where ‖p‖ and ‖g‖
+  are > 0, g ← (g + wd·p)·r, r = trust·‖p‖/(‖g‖ + wd·‖p‖ + 1e-8), capped
+  at 1 after division by the rate with `clip`; 1-D parameters untouched
+  with `exclude_1d`; then SGD momentum (the first buffer is the update)
+  and p -= lr · buffer."""
+
+  def __init__(self, params, weight_decay, momentum, trust, clip=False,
+               exclude_1d=False):
+    self.params, self.wd, self.m, self.trust = list(params), weight_decay, \
+        momentum, trust
+    self.clip, self.exclude_1d, self.buf = clip, exclude_1d, {}
+
+  @torch.no_grad()
+  def step(self, lr):
+    for p in self.params:
+      if p.grad is None:
+        continue
+      g = p.grad
+      pn, gn = torch.norm(p), torch.norm(g)
+      if pn != 0 and gn != 0 and not (self.exclude_1d and p.ndim == 1):
+        r = self.trust * pn / (gn + pn * self.wd + 1e-8)
+        if self.clip:
+          r = min(r / lr, 1)
+        g = (g + self.wd * p) * r
+      if p not in self.buf:
+        self.buf[p] = g.clone()
+      else:
+        self.buf[p].mul_(self.m).add_(g)
+      p.sub_(lr * self.buf[p])
+
+
 def warmup_cosine_lr(step, base_lr, warmup_steps, max_steps, end=0.001):
   """adjust_learning_rate of the official VICReg / Barlow Twins: linear from
   0 over the warm-up, then cosine from base_lr to end · base_lr."""

@@ -114,33 +114,6 @@ class Official(torch.nn.Module):
             "queue": self.queue.numpy(), "ptr": np.asarray(self.ptr)}
 
 
-class SoloLARS:
-  """solo/utils/lars.py's LARS (clip_lr, exclude_bias_n_norm)."""
-
-  def __init__(self, params, weight_decay, momentum, eta):
-    self.params, self.wd, self.m, self.eta = list(params), weight_decay, \
-        momentum, eta
-    self.buf = {}
-
-  @torch.no_grad()
-  def step(self, lr):
-    for p in self.params:
-      if p.grad is None:
-        continue
-      d_p = p.grad
-      if p.ndim != 1:
-        pn, gn = torch.norm(p), torch.norm(d_p)
-        if pn != 0 and gn != 0:
-          lars_lr = self.eta * pn / (gn + self.wd * pn + 1e-8)
-          lars_lr = min(lars_lr / lr, 1)
-          d_p = (d_p + self.wd * p) * lars_lr
-      if p not in self.buf:
-        self.buf[p] = d_p.clone()
-      else:
-        self.buf[p].mul_(self.m).add_(d_p)
-      p.add_(self.buf[p], alpha=-lr)
-
-
 def lr_at(k, base, warmup, total, start):
   """LinearWarmupCosineAnnealingLR per step: start + k·(base − start)/
   (warmup − 1) during the warm-up, then the cosine to 0 over the rest."""
@@ -186,8 +159,8 @@ def _max_errors(cfg):
   torch.manual_seed(0)
   official = Official(cfg).double()
   o = cfg.optimizer
-  lars = SoloLARS(official.parameters(), o.weight_decay, o.momentum,
-                  o.trust_coefficient)
+  lars = recipe.LARC(official.parameters(), o.weight_decay, o.momentum,
+                     o.trust_coefficient, clip=True, exclude_1d=True)
   base_lr = o.base_lr * cfg.batch_size / 256
 
   def step(k, views):

@@ -57,30 +57,6 @@ def lr_at(k, peak, warmup, total, start, final):
                                                        / (total - warmup)))
 
 
-class LARC:
-  """apex.parallel.LARC(SGD(momentum, weight_decay), trust, clip=False)."""
-
-  def __init__(self, params, weight_decay, momentum, trust):
-    self.params, self.wd, self.m, self.trust = list(params), weight_decay, \
-        momentum, trust
-    self.buf = {}
-
-  @torch.no_grad()
-  def step(self, lr):
-    for p in self.params:
-      if p.grad is None:
-        continue
-      g = p.grad
-      pn, gn = torch.norm(p), torch.norm(g)
-      if pn != 0 and gn != 0:
-        g = (g + self.wd * p) * (self.trust * pn / (gn + pn * self.wd + 1e-8))
-      if p not in self.buf:
-        self.buf[p] = g.clone()
-      else:
-        self.buf[p].mul_(self.m).add_(g)
-      p.sub_(lr * self.buf[p])
-
-
 def sinkhorn(out, eps=0.05, iters=3):
   """distributed_sinkhorn over the global batch (all workers' rows)."""
   q = torch.exp(out / eps).T
@@ -174,7 +150,7 @@ def _max_errors(cfg):
   torch.manual_seed(0)
   official = Official(cfg).double()
   o = cfg.optimizer
-  larc = LARC(official.parameters(), o.weight_decay, o.momentum,
+  larc = recipe.LARC(official.parameters(), o.weight_decay, o.momentum,
               o.trust_coefficient)
   peak = o.base_lr * cfg.batch_size / 256
 
