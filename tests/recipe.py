@@ -577,6 +577,12 @@ def worst(errors, k=5):
   return sorted(errors.items(), key=lambda kv: -kv[1])[:k]
 
 
+def trunk(cfg, **kw):
+  """(the config's torch ResNet, [its width] + the projector's widths)."""
+  net = resnet(cfg.model.name, width=cfg.model.get("width", 64), **kw)
+  return net, [net.out_dim] + [int(d) for d in cfg.projector.split("-")]
+
+
 def official_joint(cfg, hidden_bias, last_bias):
   """(backbone, projector) as the official joint-embedding codes build them
   at the config's sizes: torchvision's ResNet with zero_init_residual (as

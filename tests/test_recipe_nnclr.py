@@ -66,10 +66,7 @@ class Official(torch.nn.Module):
 
   def __init__(self, cfg):
     super().__init__()
-    m = cfg.model
-    self.backbone = recipe.resnet(m.name, width=m.get("width", 64))
-    dims = [self.backbone.out_dim] + [int(d) for d in
-                                      cfg.projector.split("-")]
+    self.backbone, dims = recipe.trunk(cfg)
     self.projector = _mlp_last_bn(dims)
     self.predictor = recipe.mlp(
         [dims[-1]] + [int(d) for d in cfg.predictor.split("-")],

@@ -73,10 +73,7 @@ class Official(torch.nn.Module):
 
   def __init__(self, cfg):
     super().__init__()
-    m = cfg.model
-    self.backbone = recipe.resnet(m.name, width=m.get("width", 64))
-    dims = [self.backbone.out_dim] + [int(d) for d in
-                                      cfg.projector.split("-")]
+    self.backbone, dims = recipe.trunk(cfg)
     self.projection_head = recipe.mlp(dims, hidden_bias=True, last_bias=True)
     self.prototypes = torch.nn.Linear(dims[-1], cfg.swav.num_prototypes,
                                       bias=False)
