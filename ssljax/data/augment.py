@@ -245,7 +245,6 @@ def pil_gaussian_blur(x, sigma, max_sigma=2.0, passes=3):
   offsets = jnp.abs(jnp.arange(-m, m + 1))
   w = jnp.where(offsets <= l, 1.0, jnp.where(offsets == l + 1, a, 0.0))
   w = (w / (2 * l + 1 + 2 * a)).astype(x.dtype)
-  w = [w[j] for j in range(2 * m + 1)]
   for axis in (1, 0):
     for _ in range(passes):
       x = _separable(x, w, axis, "edge")

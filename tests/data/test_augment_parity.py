@@ -153,12 +153,18 @@ def test_recipe_pipelines_equal_torchvision_on_pil():
       assert worst[0] <= 20 and worst[1] <= 2.5, (recipe, v, worst)
 
 
-def test_blur_sigma_maps_to_pils_box_radius():
-  # PIL's _gaussian_blur_radius at σ = 2, 3 passes: l = 1, a ≈ 0.1111.
-  l, a = A.pil_box_radius(2.0)
-  assert float(l) == 1.0
-  np.testing.assert_allclose(float(a), 3 * (2 - 4) / (6 * (4 / 3 - 4)),
-                             rtol=1e-12)
+def test_pil_blur_has_variance_sigma_squared():
+  """Gwosdek et al.'s extended box is chosen so that its passes add up to
+  the variance σ² exactly: the impulse response's marginal along the
+  height (the width runs the same passes) sums to 1 and has variance σ²
+  (a wrong box radius or end weight fails this)."""
+  x = np.zeros((41, 41, 3))
+  x[20, 20] = 1.0
+  for sigma in (0.1, 0.7, 1.0, 1.37, 2.0):
+    k = np.asarray(A.pil_gaussian_blur(jnp.asarray(x), sigma))[..., 0].sum(1)
+    offsets = np.arange(41) - 20
+    np.testing.assert_allclose(k.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose((k * offsets**2).sum(), sigma**2, rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------
