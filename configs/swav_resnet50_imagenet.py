@@ -11,8 +11,10 @@ crops, temperature 0.1, ε 0.05, 3 Sinkhorn iterations, projector 2048-128,
 SGD with apex's LARC on every parameter (trust 0.001, momentum 0.9, wd
 1e-6) at lr 4.8 = 0.3 × 4096/256, 10 warm-up epochs from 0.3 (linspace:
 the peak at the last) then cosine to 0.0048, crops of one size in one
-encoder pass (tests/test_recipe_swav.py: the official step; SyncBN over
-the global batch, where the 800-epoch script syncs groups of 8 GPUs),
+encoder pass (tests/test_recipe_swav.py: the official step), apex SyncBN
+in process groups of 8 of the 64 GPUs (model.bn_groups = 8: BN
+statistics over each 512 images of the 4096, the running statistics
+group 0's, which rank 0 saves),
 bfloat16 compute (the official: apex fp16). Augmentations: the "swav"
 recipe, main_swav.py's: colour jitter of strength 0.8 / 0.2 (hue), gray
 0.2 and PIL's blur 0.5 on every crop, no solarize.
@@ -29,8 +31,10 @@ def get_config(arg=None):
   # src/resnet50.py: torchvision's init (no zero_init_residual), PyTorch's
   # Linear init, SyncBatchNorm; main_swav.py: crops of one size in one
   # pass, the head over all crops.
+  # SyncBN process groups of 8 GPUs × 64 images (--sync_bn apex, its
+  # syncbn_process_group_size 8): 4096 / 512 = 8 groups.
   c.model = dict(name="resnet50", dtype="bfloat16", torch_init=True,
-                 unbiased_running_var=True)
+                 unbiased_running_var=True, bn_groups=8)
   c.concat_views = True
   c.projector = "2048-128"
   c.swav.update(num_prototypes=3000, temperature=0.1, epsilon=0.05,

@@ -269,7 +269,7 @@ ADDED_DEFAULTS = {"data.holdout_key": "label", "data.holdout_classes": [],
                   "last_bias": True, "head.last_bn_affine": False,
                   "optimizer.larc_clip": False,
                   "optimizer.larc_exclude_bias_norm": False,
-                  "ema.independent_init": False}
+                  "ema.independent_init": False, "model.bn_groups": 1}
 
 
 def config_diff(old, new):

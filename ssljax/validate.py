@@ -269,6 +269,17 @@ def check(cfg, *, num_devices=1, num_processes=1):
              num_processes)
   _divisible(problems, "eval_batch_size", cfg.eval_batch_size, num_devices,
              num_processes)
+  groups = cfg.get("model", {}).get("bn_groups", 1)
+  if _is_number(groups) and (groups < 1 or groups != int(groups)):
+    problems.append(f"model.bn_groups = {groups!r}: a number of BatchNorm "
+                    "groups, must be a whole number ≥ 1 (1: statistics over "
+                    "the whole batch).")
+  elif _is_number(groups) and groups > 1 and cfg.batch_size % groups:
+    problems.append(
+        f"model.bn_groups = {groups} does not divide batch_size = "
+        f"{cfg.batch_size}: BatchNorm takes its statistics over "
+        f"{groups} equal groups of examples; use a batch_size that is a "
+        f"multiple of {groups}.")
   n_before = len(problems)
   _check_names(problems, cfg)
   _check_vit(problems, cfg)

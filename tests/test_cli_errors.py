@@ -154,6 +154,10 @@ def test_help_lists_ssljax_s_own_flags_and_exits_0(capsys):
     ({"model": {"name": "vit_tiny", "patch_size": 4, "drop_path": 0.1}},
      "model.drop_path = 0.1: stochastic depth is wired for dino, downstream "
      "only"),
+    ({"model.bn_groups": 3}, "model.bn_groups = 3 does not divide "
+                             "batch_size = 32"),
+    ({"model.bn_groups": 0}, "model.bn_groups = 0: a number of BatchNorm "
+                             "groups, must be a whole number ≥ 1"),
 ])
 def test_invalid_numbers_are_refused_with_the_field(overrides, message):
   cfg = helpers.tiny_config("/nonexistent", **overrides)

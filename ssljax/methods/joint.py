@@ -7,7 +7,11 @@ backbone to each view separately). With `concat_views` (a method's config
 field, read by `build`) consecutive views of one size go through the
 encoder in one pass and the heads see all views at once, so BatchNorm
 statistics are over those views together: SimCLR's official step
-concatenates its two views (BN over 2N).
+concatenates its two views (BN over 2N). With the encoder's `bn_groups`
+G > 1 (BatchNorm statistics per group of examples: SwAV's SyncBN process
+groups) every concatenated pass orders its rows group-major first, so that
+each of BN's G row blocks holds one group's examples of every view, and
+restores view order after.
 """
 
 from typing import Any, Optional
@@ -45,13 +49,16 @@ class JointEmbedding(nn.Module):
     return out
 
   def _concatenated(self, views, train):
+    v, groups = len(views), bn_groups(self.encoder, train)
     rep = encode_by_size(self.encoder, views, train)
-    out = {"rep": split_views(rep, len(views))}
-    z = self.projector(rep, train=train) if self.projector else rep
+    out = {"rep": split_views(rep, v)}
+    z = grouped(lambda r: self.projector(r, train=train), rep, v,
+                groups) if self.projector else rep
     out["z"] = split_views(z.astype(jnp.promote_types(z.dtype, jnp.float32)),
-                           len(views))
+                           v)
     if self.predictor is not None:
-      out["p"] = split_views(self.predictor(z, train=train), len(views))
+      out["p"] = split_views(grouped(
+          lambda x: self.predictor(x, train=train), z, v, groups), v)
     return out
 
   def represent(self, x, layers=False):
@@ -63,9 +70,12 @@ def encode_by_size(encoder, views, train):
   pass per run of consecutive views of one size (BatchNorm statistics over
   those views together; the official SimCLR and SwAV forwards)."""
   reps, start = [], 0
+  groups = bn_groups(encoder, train)
   for i in range(1, len(views) + 1):
     if i == len(views) or views[i].shape != views[start].shape:
-      reps.append(encoder(jnp.concatenate(views[start:i]), train=train)[0])
+      reps.append(grouped(lambda x: encoder(x, train=train)[0],
+                          jnp.concatenate(views[start:i]), i - start,
+                          groups))
       start = i
   return jnp.concatenate(reps)
 
@@ -75,11 +85,48 @@ def split_views(x, num_views):
   return list(jnp.split(x, num_views))
 
 
+def bn_groups(module, train=True):
+  """The module's BatchNorm groups in train mode; 1 in evaluation, where
+  BN reads its running statistics and the row order does not matter."""
+  return getattr(module, "bn_groups", 1) if train else 1
+
+
+def group_major(x, num_views, groups):
+  """[V·n, ...] in view order -> the same rows ordered (group, view,
+  example): group g is examples [g·n/G, (g+1)·n/G) of every view, the
+  images of the official SyncBN group g (its GPUs hold consecutive rows
+  of the global batch)."""
+  if groups == 1:
+    return x
+  n = x.shape[0] // num_views
+  if n % groups:
+    raise ValueError(f"model.bn_groups = {groups} does not divide the "
+                     f"batch of {n} examples per view: choose a batch_size "
+                     "that is a multiple of model.bn_groups.")
+  x = x.reshape(num_views, groups, n // groups, *x.shape[1:])
+  return jnp.swapaxes(x, 0, 1).reshape(-1, *x.shape[3:])
+
+
+def view_major(x, num_views, groups):
+  """The inverse of group_major."""
+  if groups == 1:
+    return x
+  x = x.reshape(groups, num_views, -1, *x.shape[1:])
+  return jnp.swapaxes(x, 0, 1).reshape(-1, *x.shape[3:])
+
+
+def grouped(fn, x, num_views, groups):
+  """fn (row-wise but for its BatchNorm) on the V concatenated views `x`
+  with each BN group's rows in one block; the result in view order."""
+  return view_major(fn(group_major(x, num_views, groups)), num_views, groups)
+
+
 def head_flags(encoder):
   """The MLP arguments by which heads follow the encoder's PyTorch
   conventions (BN running variance, init) when it has them."""
-  return {k: getattr(encoder, k, False)
-          for k in ("unbiased_running_var", "torch_init", "haiku_init")}
+  flags = {k: getattr(encoder, k, False)
+           for k in ("unbiased_running_var", "torch_init", "haiku_init")}
+  return dict(flags, bn_groups=bn_groups(encoder))
 
 
 def build(cfg, projector, predictor=None):

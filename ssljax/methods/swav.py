@@ -21,9 +21,10 @@ The official step (tests/test_recipe_swav.py, which
 configs/swav_resnet50_imagenet.py reproduces) also needs `concat_views`
 (crops of one size in one encoder pass, the head over all crops: BN
 statistics over them together), optimizer.warmup_linspace and
-model.torch_init / unbiased_running_var. Not reproduced: the official
-SyncBN groups of 8 GPUs (ssljax's BN is over the global batch, the
-official bs256 scripts' setting).
+model.torch_init / unbiased_running_var, and for the 800-epoch script
+model.bn_groups = 8 (apex SyncBN in process groups of 8 GPUs: BN
+statistics per 512 of the 4096 images; the bs256 scripts sync all GPUs,
+bn_groups = 1).
 
 Queue (`swav.queue_length` L > 0; the official small-batch recipes, e.g.
 batch 256 with L = 3840 from epoch 15): per assigned view, the unit-norm
@@ -100,7 +101,9 @@ class SwAVNet(nn.Module):
       # The official forward: one encoder pass per run of same-size crops,
       # the head once over all of them (BN statistics over those crops).
       rep = joint.encode_by_size(self.encoder, views, train)
-      z = ops.l2_normalize(self.projector(rep, train=train))
+      z = ops.l2_normalize(joint.grouped(
+          lambda r: self.projector(r, train=train), rep, len(views),
+          joint.bn_groups(self.encoder, train)))
       return {"rep": joint.split_views(rep, len(views)),
               "z": joint.split_views(z, len(views)),
               "scores": joint.split_views(ops.f32(protos(z)), len(views))}

@@ -51,6 +51,7 @@ class MLP(nn.Module):
   # The last BN with a learned scale and offset (solo-learn's NNCLR).
   last_bn_affine: bool = False
   haiku_init: bool = False  # hk.Linear's default (BYOL): resnet.HAIKU_INIT
+  bn_groups: int = 1  # BN statistics per block of rows: models.norm
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -61,7 +62,8 @@ class MLP(nn.Module):
                    name=f"fc{i + 1}", **self._init(x.shape[-1]))(x)
       x = batch_norm(use_running_average=not train, momentum=0.9,
                      epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}",
-                     unbiased_running_var=self.unbiased_running_var)(x)
+                     unbiased_running_var=self.unbiased_running_var,
+                     groups=self.bn_groups)(x)
       x = nn.relu(x)
     x = nn.Dense(dims[-1], use_bias=self.last_bias, dtype=self.dtype,
                  name=f"fc{len(dims)}", **self._init(x.shape[-1]))(x)
@@ -71,7 +73,8 @@ class MLP(nn.Module):
                      use_scale=self.last_bn_scale or self.last_bn_affine,
                      use_bias=self.last_bn_affine,
                      dtype=self.dtype, name=f"bn{len(dims)}",
-                     unbiased_running_var=self.unbiased_running_var)(x)
+                     unbiased_running_var=self.unbiased_running_var,
+                     groups=self.bn_groups)(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
   def _init(self, fan_in):

@@ -16,9 +16,12 @@ BYOL's official ResNets), `conv_padding` (the same choice for every
 convolution: "same" is Haiku's, BYOL's; SimCLR's TF ResNet pads strided
 convolutions symmetrically, "torch"), `haiku_init` (convolutions
 initialized as Haiku's default, a truncated normal of σ = 1/√fan_in
-without the variance correction: BYOL's).
+without the variance correction: BYOL's), `bn_groups` (BatchNorm
+statistics per group of examples, ssljax.models.norm: SwAV's SyncBN
+process groups).
 BatchNorm: momentum 0.9 (torch 0.1), eps 1e-5; under jit with a batch sharded
-over devices its statistics are over the global batch (sync BN).
+over devices its statistics are over the global batch (sync BN), or over
+each of `bn_groups` contiguous blocks of it.
 """
 
 from typing import Any, Sequence
@@ -62,6 +65,7 @@ class Block(nn.Module):
   torch_init: bool = False
   conv_padding: str = "torch"
   haiku_init: bool = False
+  bn_groups: int = 1
 
   @nn.compact
   def __call__(self, x, train):
@@ -73,7 +77,8 @@ class Block(nn.Module):
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
         dtype=self.dtype, name=name,
         scale_init=nn.initializers.zeros if zero else nn.initializers.ones,
-        unbiased_running_var=self.unbiased_running_var)
+        unbiased_running_var=self.unbiased_running_var,
+        groups=self.bn_groups)
     out_features = self.features * (4 if self.bottleneck else 1)
     if self.bottleneck:
       y = nn.relu(norm("bn1")(conv(self.features, 1, 1, "conv1")(x)))
@@ -103,6 +108,7 @@ class ResNet(nn.Module):
   stem_pool_padding: str = "torch"
   conv_padding: str = "torch"
   haiku_init: bool = False
+  bn_groups: int = 1
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -111,6 +117,9 @@ class ResNet(nn.Module):
     if self.stem_pool_padding not in ("torch", "same"):
       raise ValueError(f"Unknown stem_pool_padding "
                        f"{self.stem_pool_padding!r}; valid: torch, same.")
+    if self.bn_groups < 1:
+      raise ValueError(f"bn_groups = {self.bn_groups}: must be >= 1 (1: "
+                       "BatchNorm statistics over the whole batch).")
     if self.conv_padding not in PADDINGS:
       raise ValueError(f"Unknown conv_padding {self.conv_padding!r}; valid: "
                        "torch, same.")
@@ -126,7 +135,8 @@ class ResNet(nn.Module):
                   kernel_init=init)(x)
     x = batch_norm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                    dtype=self.dtype, name="stem_bn",
-                   unbiased_running_var=self.unbiased_running_var)(x)
+                   unbiased_running_var=self.unbiased_running_var,
+                   groups=self.bn_groups)(x)
     x = nn.relu(x)
     if self.stem == "imagenet":
       x = nn.max_pool(x, (3, 3), (2, 2), padding=(
@@ -137,7 +147,7 @@ class ResNet(nn.Module):
         x = Block(self.width * 2**i, 2 if (i > 0 and j == 0) else 1,
                   self.bottleneck, self.zero_init_residual, self.dtype,
                   self.unbiased_running_var, self.torch_init,
-                  self.conv_padding, self.haiku_init,
+                  self.conv_padding, self.haiku_init, self.bn_groups,
                   name=f"stage{i + 1}_block{j + 1}")(x, train)
       inter[f"stage{i + 1}"] = x
     return jnp.mean(x, axis=(1, 2)), inter

@@ -70,3 +70,38 @@ def test_the_default_is_flax_batchnorm_itself():
   # The compiled programs (and so training's rounding) stay Flax's own.
   assert type(norm.batch_norm(momentum=0.9)) is nn.BatchNorm
   assert type(norm.batch_norm(unbiased_running_var=True)) is TorchBatchNorm
+
+
+@pytest.mark.parametrize("shape", [(12, 5), (6, 3, 3, 5)])
+def test_groups_normalize_each_block_as_its_own_batch(shape):
+  """G groups: each contiguous block of rows normalized by its own
+  statistics, as a separate BatchNorm would; running statistics from
+  block 0 only (the official SyncBN group rank 0 saves)."""
+  x = np.random.default_rng(0).normal(1.0, 2.0, shape)
+  with jax.enable_x64(True):
+    grouped = TorchBatchNorm(dtype=jnp.float64, groups=3)
+    v = grouped.init(jax.random.PRNGKey(0), x[:3])
+    v = jax.tree.map(lambda t: t + 0.25, v)
+    y, new = grouped.apply(v, jnp.asarray(x), mutable=["batch_stats"])
+    one = TorchBatchNorm(dtype=jnp.float64)
+    blocks = [one.apply(v, jnp.asarray(b), mutable=["batch_stats"])
+              for b in np.split(x, 3)]
+    y, new = np.asarray(y), jax.device_get(new)
+  np.testing.assert_allclose(y, np.concatenate([np.asarray(b[0])
+                                                for b in blocks]),
+                             rtol=1e-12, atol=1e-12)
+  want = jax.device_get(blocks[0][1])["batch_stats"]
+  for k in ("mean", "var"):
+    np.testing.assert_allclose(new["batch_stats"][k], want[k], rtol=1e-12)
+  # Evaluation reads the running statistics, whatever the row count.
+  with jax.enable_x64(True):
+    TorchBatchNorm(dtype=jnp.float64, groups=3, use_running_average=True
+                   ).apply(v, jnp.asarray(x[:4]))
+    with pytest.raises(ValueError, match="not a multiple of 3"):
+      grouped.apply(v, jnp.asarray(x[:4]), mutable=["batch_stats"])
+
+
+def test_one_group_is_the_ungrouped_batchnorm():
+  assert isinstance(norm.batch_norm(groups=1), nn.BatchNorm)
+  assert isinstance(norm.batch_norm(groups=2), TorchBatchNorm)
+  assert not norm.batch_norm(groups=2).unbiased  # Flax's running variance
