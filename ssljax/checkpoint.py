@@ -163,10 +163,68 @@ def restore(mngr, step, state_like, data_iter=None):
   return out["state"]
 
 
+class NetworkMismatch(ValueError):
+  """A checkpoint's networks are not the ones its config describes."""
+
+
+def _leaf_specs(tree):
+  """{"params/encoder/...": (shape, dtype name)} of a pytree of arrays or
+  array metadata."""
+  out = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    name = "/".join(str(getattr(k, "key", k)) for k in path)
+    out[name] = (tuple(leaf.shape), jnp.dtype(leaf.dtype).name)
+  return out
+
+
+def check_networks(mngr, step, variables_like, optional=("probe",)):
+  """Raises NetworkMismatch unless checkpoint `step` holds exactly the
+  arrays of `variables_like` in each of its collections (names, shapes,
+  dtypes): restoring a subset would silently drop the rest (a resnet34
+  checkpoint read as a resnet18), a superset fails inside orbax. A
+  top-level params entry in `optional` (the online probe) may be in the
+  checkpoint alone."""
+  handler = ocp.PyTreeCheckpointHandler()
+  meta = handler.metadata(epath.Path(mngr.directory) / str(step) / "state")
+  saved = getattr(meta, "tree", meta)
+  have, want = {}, {}
+  for col, tree in variables_like.items():
+    stored = saved.get(col, {}) or {}
+    if col == "params":
+      stored = {k: v for k, v in stored.items()
+                if k in tree or k not in optional}
+    have.update(_leaf_specs({col: stored}))
+    want.update(_leaf_specs({col: tree}))
+  extra = sorted(set(have) - set(want))
+  missing = sorted(set(want) - set(have))
+  other = sorted(k for k in set(have) & set(want) if have[k] != want[k])
+  if not (extra or missing or other):
+    return
+  parts = []
+  if extra:
+    parts.append(f"{len(extra)} arrays the config has no place for (e.g. "
+                 f"{extra[0]})")
+  if missing:
+    parts.append(f"{len(missing)} arrays the config needs are absent (e.g. "
+                 f"{missing[0]})")
+  if other:
+    k = other[0]
+    parts.append(f"{len(other)} arrays differ in shape or dtype (e.g. {k}: "
+                 f"{have[k][0]} {have[k][1]} saved, {want[k][0]} "
+                 f"{want[k][1]} in the config)")
+  raise NetworkMismatch(
+      f"Checkpoint {step} in {mngr.directory} does not hold the network "
+      f"its config describes: {'; '.join(parts)}. The workdir's "
+      "config.json was edited after training, or the checkpoint comes from "
+      "another run: put back the config it was trained with.")
+
+
 def restore_variables(mngr, step, variables_like):
   """Only the networks' variables {"params", "batch_stats"} of checkpoint
   `step` (no optimizer or method state needed to read them), into the
-  structure/shardings of `variables_like`."""
+  structure/shardings of `variables_like`, which must be the checkpoint's
+  networks exactly (check_networks; the online probe may be left out)."""
+  check_networks(mngr, step, variables_like)
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, variables_like)
   items = {"state": ocp.args.PyTreeRestore(
       abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(

@@ -1,0 +1,42 @@
+"""Reliability, round 3: the commands around training (eval, export,
+import, downstream) as safe as training itself. Each test is an attack
+that gave a wrong result or lost data before."""
+
+import json
+import shutil
+
+import pytest
+
+from ssljax import checkpoint
+from ssljax import saved_runs
+
+
+def _edited_copy(tiny_workdir, tmp_path, name, edit):
+  wd = tmp_path / name
+  shutil.copytree(tiny_workdir, wd)
+  cfg = json.loads((wd / "config.json").read_text())
+  edit(cfg)
+  (wd / "config.json").write_text(json.dumps(cfg))
+  return wd
+
+
+@pytest.mark.parametrize("name,edit,message", [
+    ("deeper", lambda c: c["model"].update(name="resnet34"),
+     "80 arrays the config needs are absent"),
+    ("shorter_head", lambda c: c.update(projector="32"),
+     "arrays the config has no place for"),
+    ("wider", lambda c: c["model"].update(width=8),
+     r"differ in shape or dtype \(e.g. .*: \(4,\) float32 saved, \(8,\)"),
+])
+def test_a_checkpoint_loads_only_into_the_network_it_was_trained_as(
+    tiny_workdir, tmp_path, name, edit, message):
+  """config.json edited after training: the restore took any subset of the
+  checkpoint (a resnet34 evaluated and exported as a resnet18, its extra
+  blocks dropped) and crashed with a TypeError on a superset."""
+  wd = _edited_copy(tiny_workdir, tmp_path, name, edit)
+  before = (wd / "checkpoints" / "eval_step4.json").read_text()
+  with pytest.raises(checkpoint.NetworkMismatch, match=message):
+    saved_runs.read_variables(str(wd))
+  with pytest.raises(checkpoint.NetworkMismatch, match="put back the config"):
+    saved_runs.evaluate(str(wd), names="knn")
+  assert (wd / "checkpoints" / "eval_step4.json").read_text() == before
