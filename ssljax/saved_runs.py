@@ -272,9 +272,11 @@ def _loader_hint(cfg, fmt, num_classes):
           + ", ".join(kw) + ")")
 
 
-def export(workdir, fmt, out, step=None, num_classes=1000):
+def export(workdir, fmt, out, step=None, num_classes=None):
   """Writes the encoder of `workdir`'s checkpoint `step` to `out` (a
-  .safetensors file, written atomically) in format `fmt` (FORMATS);
+  .safetensors file, written atomically) in format `fmt` (FORMATS), with
+  a classifier of `num_classes` (0: none): a downstream run's trained one
+  (its downstream.num_classes by default), else zeros (1000 by default);
   returns the metadata written with it."""
   if fmt not in FORMATS:
     raise ValueError(f"Unknown --format {fmt!r}; valid: "
@@ -289,6 +291,9 @@ def export(workdir, fmt, out, step=None, num_classes=1000):
     raise ValueError(f"model.width = {cfg.model.width}: torchvision's "
                      "ResNets have width 64 only, so no torchvision model "
                      "loads this encoder.")
+  if num_classes is None:
+    num_classes = (cfg.downstream.num_classes if cfg.method == "downstream"
+                   else 1000)
   _, variables, step = read_variables(workdir, step)
   sd = weights.to_state_dict(cfg, variables, num_classes)
   meta = {"format": fmt, "ssljax_step": str(step),

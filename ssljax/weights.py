@@ -323,14 +323,46 @@ def encoder_of(cfg, variables):
           variables.get("batch_stats", {}).get("encoder", {}))
 
 
+def trained_classifier(cfg, variables):
+  """(weight [C, d], bias [C]) of a downstream run's classifier as one
+  PyTorch Linear, or None for a run without one. The head's BatchNorm
+  (downstream.head_norm = "bn": no affine, eps 1e-6, as the MAE linear
+  probe) is folded in with its running statistics, exactly what it
+  computes in evaluation: W (x − μ) / √(σ² + ε) + b."""
+  if cfg.get("method") != "downstream":
+    return None
+  head = variables["params"]["head"]
+  w = np.asarray(head["kernel"], np.float64).T
+  b = np.asarray(head["bias"], np.float64)
+  norm = variables.get("batch_stats", {}).get("head_norm")
+  if norm is not None:
+    w = w / np.sqrt(np.asarray(norm["var"], np.float64) + 1e-6)[None]
+    b = b - w @ np.asarray(norm["mean"], np.float64)
+  return w.astype(np.float32), b.astype(np.float32)
+
+
 def to_state_dict(cfg, variables, num_classes=1000):
-  """{torch key: array} of the encoder of `variables` (a run of cfg's)."""
+  """{torch key: array} of the encoder of `variables` (a run of cfg's),
+  with a zero classifier of `num_classes` (0: none), or, for a downstream
+  run, its trained classifier (trained_classifier)."""
   params, stats = jax.tree.map(np.asarray, encoder_of(cfg, variables))
   kind = layout(cfg)
   if kind == RESNET:
-    return resnet_to_torch(params, stats, num_classes)
-  return vit_to_torch(params, kind, patch_size(cfg), num_classes,
+    sd = resnet_to_torch(params, stats, num_classes)
+  else:
+    sd = vit_to_torch(params, kind, patch_size(cfg), num_classes,
                       _mae_pos(cfg) if kind == MAE else None)
+  trained = trained_classifier(cfg, variables) if num_classes else None
+  if trained is not None:
+    name = "fc" if kind == RESNET else "head"
+    if trained[0].shape != sd[f"{name}.weight"].shape:
+      raise ValueError(
+          f"num_classes = {num_classes}, but this downstream run's "
+          f"classifier has {trained[0].shape[0]} classes: export it with "
+          f"--num_classes={trained[0].shape[0]} (or 0 for the encoder "
+          "alone).")
+    sd[f"{name}.weight"], sd[f"{name}.bias"] = trained
+  return sd
 
 
 def with_state_dict(cfg, variables, sd):

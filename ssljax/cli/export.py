@@ -28,8 +28,10 @@ def _define_flags():
                     "(ResNets) or timm (ViTs).")
   flags.DEFINE_string("out", None, "Output .safetensors file (local or "
                       "gs://).")
-  flags.DEFINE_integer("num_classes", 1000, "Classes of the zero classifier "
-                       "written with the encoder (0: none).")
+  flags.DEFINE_integer("num_classes", None, "Classes of the classifier "
+                       "written with the encoder (0: none): a downstream "
+                       "run's trained classifier (default: its classes), "
+                       "else zeros (default 1000).")
   for name in ("workdir", "format", "out"):
     flags.mark_flag_as_required(name)
 

@@ -7,6 +7,7 @@ import pytest
 
 from ssljax import saved_runs
 from ssljax import train
+from ssljax import weights
 from ssljax.data import pipeline
 from ssljax.methods import downstream
 from tests import helpers
@@ -51,6 +52,17 @@ def test_linear_trunk_is_the_pretrained_one_and_never_moves(
   assert sizes < 4 * trainable
   r, _ = saved_runs.evaluate(str(tmp_path), names="classify")
   assert 0 <= r["logits/label/true/top1"] <= r["logits/label/true/top5"] <= 1
+  # Exported, the trained classifier (its BN folded in) gives the run's
+  # evaluation logits; it was written as zeros before.
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  sd = weights.to_state_dict(cfg, variables, cfg.downstream.num_classes)
+  x = np.random.default_rng(0).normal(size=(5, 16, 16, 3))
+  out = downstream.build(cfg).apply(variables, x, method="represent")
+  np.testing.assert_allclose(
+      np.asarray(out["rep"]) @ sd["fc.weight"].T + sd["fc.bias"],
+      out["logits"], rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="--num_classes=24"):
+    weights.to_state_dict(cfg, variables, 1000)
 
 
 def test_finetune_moves_the_trunk_and_its_statistics(data_dir, tiny_workdir,
