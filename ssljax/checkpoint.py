@@ -177,7 +177,13 @@ def _leaf_specs(tree):
   return out
 
 
-def check_networks(mngr, step, variables_like, optional=("probe",)):
+EDITED_CONFIG = ("The workdir's config.json was edited after training, or "
+                 "the checkpoint comes from another run: put back the "
+                 "config it was trained with.")
+
+
+def check_networks(mngr, step, variables_like, optional=("probe",),
+                   hint=EDITED_CONFIG):
   """Raises NetworkMismatch unless checkpoint `step` holds exactly the
   arrays of `variables_like` in each of its collections (names, shapes,
   dtypes): restoring a subset would silently drop the rest (a resnet34
@@ -214,9 +220,7 @@ def check_networks(mngr, step, variables_like, optional=("probe",)):
                  f"{want[k][1]} in the config)")
   raise NetworkMismatch(
       f"Checkpoint {step} in {mngr.directory} does not hold the network "
-      f"its config describes: {'; '.join(parts)}. The workdir's "
-      "config.json was edited after training, or the checkpoint comes from "
-      "another run: put back the config it was trained with.")
+      f"its config describes: {'; '.join(parts)}. {hint}")
 
 
 def restore_variables(mngr, step, variables_like):
@@ -339,7 +343,9 @@ def config_diff(old, new):
 
 
 def check_config(workdir, cfg, override=False):
-  """Refuses to resume a workdir whose checkpoint came from another config."""
+  """Refuses to resume a workdir whose checkpoint came from another config.
+  Writes nothing: write_config records the config once the run holds its
+  state (a resume that fails leaves the old config.json)."""
   path = epath.Path(workdir) / "config.json"
   new = json.loads(cfg.to_json())
   if path.exists():
@@ -353,8 +359,14 @@ def check_config(workdir, cfg, override=False):
       raise ValueError(
           f"{workdir} holds a checkpoint from a different config:\n{lines}\n"
           "Use another --workdir, or pass --override_config to resume anyway.")
+
+
+def write_config(workdir, cfg):
+  """Writes WORKDIR/config.json (atomically, process 0 only)."""
   if jax.process_index() == 0:
-    files.write_atomic(path, json.dumps(new, indent=1, sort_keys=True))
+    files.write_atomic(epath.Path(workdir) / "config.json",
+                       json.dumps(json.loads(cfg.to_json()), indent=1,
+                                  sort_keys=True))
 
 
 def read_config_json(workdir):

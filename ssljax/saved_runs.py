@@ -324,4 +324,5 @@ def import_weights(path, cfg, workdir):
                   jax.tree.map(jax.numpy.asarray, variables))  # finite only
   mngr.wait_until_finished()
   mngr.close()
+  checkpoint.write_config(workdir, cfg)
   return str(root / "checkpoints" / str(IMPORTED_STEP))

@@ -100,6 +100,25 @@ def pretraining_source(cfg, train_src):
   return src
 
 
+def _check_resumable(mngr, state):
+  """NetworkMismatch when --override_config changed the networks' shapes:
+  every checkpoint would fail to restore, which is no damage."""
+  steps = mngr.all_steps()
+  if not steps:
+    return
+  try:
+    checkpoint.check_networks(
+        mngr, max(steps), {"params": state.params,
+                           "batch_stats": state.batch_stats},
+        hint="--override_config may change how a run trains, not the "
+        "shapes of its networks: resume with the config the checkpoint was "
+        "trained with, or start a new --workdir.")
+  except checkpoint.NetworkMismatch:
+    raise
+  except Exception:  # pylint: disable=broad-except
+    pass  # a damaged newest checkpoint: restore_latest falls back
+
+
 def _train(cfg, workdir, override_config, guard, lock):
   d = cfg.data
   # The data first: a missing dataset or key writes nothing to the workdir.
@@ -138,7 +157,10 @@ def _train(cfg, workdir, override_config, guard, lock):
       train_src, test_src)
 
   guard.stop_if_requested()
+  if override_config:
+    _check_resumable(mngr, state)
   state, resumed = checkpoint.restore_latest(mngr, state, it)
+  checkpoint.write_config(workdir, cfg)  # the state restored: now it is ours
   if not resumed:
     state = train_state.with_pretrained(s, state)
   step = int(state.step)

@@ -9,6 +9,7 @@ import pytest
 
 from ssljax import checkpoint
 from ssljax import saved_runs
+from ssljax import train
 
 
 def _edited_copy(tiny_workdir, tmp_path, name, edit):
@@ -40,3 +41,24 @@ def test_a_checkpoint_loads_only_into_the_network_it_was_trained_as(
   with pytest.raises(checkpoint.NetworkMismatch, match="put back the config"):
     saved_runs.evaluate(str(wd), names="knn")
   assert (wd / "checkpoints" / "eval_step4.json").read_text() == before
+
+
+def test_a_failed_override_resume_keeps_the_config_json(tiny_workdir,
+                                                          tmp_path):
+  """--override_config with a network the checkpoint cannot fill: config.json
+  was rewritten before the restore failed, and the original command was
+  then refused with a false mismatch."""
+  wd = tmp_path / "run"
+  shutil.copytree(tiny_workdir, wd)
+  before = (wd / "config.json").read_text()
+  cfg = checkpoint.load_config(str(wd))
+  wider = cfg.copy_and_resolve_references()
+  wider.model.width = 8
+  with pytest.raises(checkpoint.NetworkMismatch,
+                     match="--override_config may change how a run trains"):
+    train.train_and_evaluate(wider, str(wd), override_config=True)
+  assert (wd / "config.json").read_text() == before
+  assert sorted(p.name for p in (wd / "checkpoints").iterdir()
+                if p.name.isdigit()) == ["2", "4"]
+  state = train.train_and_evaluate(cfg, str(wd))  # not refused
+  assert int(state.step) == 4

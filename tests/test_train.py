@@ -175,7 +175,7 @@ def test_encoder_seed_takes_the_encoder_alone(data_dir, tmp_path):
   # ssljax-eval --step=0 evaluates that same init.
   wd = tmp_path / "mix"
   wd.mkdir()
-  checkpoint.check_config(str(wd), cfgs["mix"])  # writes config.json
+  checkpoint.write_config(str(wd), cfgs["mix"])
   _, variables, _, _ = saved_runs.load(str(wd), 0)
   for a, b in zip(jax.tree.leaves(jax.device_get(variables["params"])),
                   jax.tree.leaves(pm)):
