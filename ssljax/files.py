@@ -59,8 +59,58 @@ def write_atomic(path, data):
     write(path)
     return
   tmp = path.parent / (path.name + ".tmp")
-  write(tmp)
-  tmp.replace(path)
+  try:
+    write(tmp)
+    tmp.replace(path)
+  except BaseException:
+    if tmp.exists():  # nothing half-written left behind
+      tmp.unlink()
+    raise
+
+
+class OutputRefused(ValueError):
+  """A command's output path would replace something it must not."""
+
+
+# What a workdir holds (ssljax.train, ssljax.workdir, ssljax-eval): a
+# command's output never replaces any of it.
+WORKDIR_OWN = ("config.json", "metrics.jsonl", "summary.json", "lock.json",
+               "checkpoints", "checkpoints_damaged", "tb")
+
+
+def _owning_workdir(path):
+  """The workdir (a folder with config.json and checkpoints/) whose own
+  files (WORKDIR_OWN) include `path`, or None."""
+  parents = [path.parent, *path.parent.parents][:4]
+  for i, folder in enumerate(parents):
+    first = (path if i == 0 else parents[i - 1]).name
+    if (first in WORKDIR_OWN and (folder / "config.json").exists()
+        and (folder / "checkpoints").is_dir()):
+      return folder
+  return None
+
+
+def check_output(path, *, overwrite=False, flag="--out"):
+  """OutputRefused if `path` is a folder, an existing file (unless
+  `overwrite`) or a file a workdir owns (even with `overwrite`)."""
+  path = epath.Path(path)
+  if path.is_dir():
+    raise OutputRefused(f"{flag}={path} is a folder: give a file name, "
+                        f"e.g. {flag}={path / 'encoder.safetensors'}.")
+  owner = _owning_workdir(path)
+  if owner is not None:
+    raise OutputRefused(f"{flag}={path} is one of the workdir {owner}'s own "
+                        "files: write the output elsewhere.")
+  if path.exists() and not overwrite:
+    raise OutputRefused(f"{flag}={path} exists: pass --overwrite to "
+                        "replace it, or choose another path.")
+
+
+def write_output(path, data, *, overwrite=False, flag="--out"):
+  """write_atomic for a command's output file, after check_output (a
+  command calls that first too, before its work)."""
+  check_output(path, overwrite=overwrite, flag=flag)
+  write_atomic(path, data)
 
 
 def save_figure(fig, path, dpi=110):

@@ -272,15 +272,17 @@ def _loader_hint(cfg, fmt, num_classes):
           + ", ".join(kw) + ")")
 
 
-def export(workdir, fmt, out, step=None, num_classes=None):
+def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
   """Writes the encoder of `workdir`'s checkpoint `step` to `out` (a
   .safetensors file, written atomically) in format `fmt` (FORMATS), with
   a classifier of `num_classes` (0: none): a downstream run's trained one
   (its downstream.num_classes by default), else zeros (1000 by default);
-  returns the metadata written with it."""
+  returns the metadata written with it. `out` must not exist unless
+  `overwrite` (files.write_output), checked before anything is read."""
   if fmt not in FORMATS:
     raise ValueError(f"Unknown --format {fmt!r}; valid: "
                      f"{', '.join(FORMATS)}.")
+  files.check_output(out, overwrite=overwrite)
   cfg = _config(workdir)
   kind = weights.layout(cfg)
   if FORMATS[fmt] != (weights.RESNET if kind == weights.RESNET
@@ -300,7 +302,8 @@ def export(workdir, fmt, out, step=None, num_classes=None):
           "ssljax_method": cfg.method,
           "ssljax_model": json.dumps(cfg.model.to_dict()),
           "load_with": _loader_hint(cfg, fmt, num_classes)}
-  files.write_atomic(out, safetensors.numpy.save(sd, metadata=meta))
+  files.write_output(out, safetensors.numpy.save(sd, metadata=meta),
+                     overwrite=overwrite)
   return meta
 
 

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from ssljax import checkpoint
+from ssljax import files
 from ssljax import saved_runs
 from ssljax import train
 
@@ -62,3 +63,28 @@ def test_a_failed_override_resume_keeps_the_config_json(tiny_workdir,
                 if p.name.isdigit()) == ["2", "4"]
   state = train.train_and_evaluate(cfg, str(wd))  # not refused
   assert int(state.step) == 4
+
+
+@pytest.mark.parametrize("target", [
+    "config.json", "metrics.jsonl", "checkpoints/eval_step4.json",
+    "checkpoints/4/state/_METADATA"])
+def test_export_never_replaces_a_workdirs_own_files(tiny_workdir, tmp_path,
+                                                    target):
+  """--out=<workdir>/config.json was overwritten (with --overwrite too it
+  must not be): every command then failed with a utf-8 decode error."""
+  wd = tmp_path / "run"
+  shutil.copytree(tiny_workdir, wd)
+  before = (wd / target).read_bytes()
+  for overwrite in (False, True):
+    with pytest.raises(files.OutputRefused, match="workdir .*'s own files"):
+      saved_runs.export(str(wd), "torchvision", str(wd / target),
+                        overwrite=overwrite)
+  assert (wd / target).read_bytes() == before
+
+
+def test_export_to_a_folder_is_refused_and_leaves_nothing(tiny_workdir,
+                                                          tmp_path):
+  """--out=<existing folder>: IsADirectoryError, a .tmp file left behind."""
+  with pytest.raises(files.OutputRefused, match="is a folder: give a file"):
+    saved_runs.export(tiny_workdir, "torchvision", str(tmp_path))
+  assert not list(tmp_path.iterdir())

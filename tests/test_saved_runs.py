@@ -8,6 +8,7 @@ import pytest
 import safetensors.numpy
 
 from ssljax import methods
+from ssljax import files
 from ssljax import saved_runs
 from ssljax import weights
 from tests import helpers
@@ -43,6 +44,11 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   meta = saved_runs.export(wd, "torchvision", out)
   assert meta["ssljax_step"] == "1" and "resnet18" in meta["load_with"]
   assert "nn.Identity()" in meta["load_with"]  # the CIFAR stem's max-pool
+  _files_equal(path, out)
+  # An existing file: refused (it was overwritten), replaced with overwrite.
+  with pytest.raises(files.OutputRefused, match="exists: pass --overwrite"):
+    saved_runs.export(wd, "torchvision", path)
+  saved_runs.export(wd, "torchvision", out, overwrite=True)
   _files_equal(path, out)
   # A non-finite weight: refused, no checkpoint written.
   bad = dict(src, **{"conv1.weight": src["conv1.weight"] * np.nan})

@@ -32,6 +32,8 @@ def _define_flags():
                        "written with the encoder (0: none): a downstream "
                        "run's trained classifier (default: its classes), "
                        "else zeros (default 1000).")
+  flags.DEFINE_bool("overwrite", False, "Replace --out if it exists (never "
+                    "a workdir's own files).")
   for name in ("workdir", "format", "out"):
     flags.mark_flag_as_required(name)
 
@@ -39,7 +41,8 @@ def _define_flags():
 def main(argv):
   del argv
   meta = common.report_errors(lambda: saved_runs.export(
-      FLAGS.workdir, FLAGS.format, FLAGS.out, FLAGS.step, FLAGS.num_classes),
+      FLAGS.workdir, FLAGS.format, FLAGS.out, FLAGS.step, FLAGS.num_classes,
+      FLAGS.overwrite),
                               "ssljax-export")
   print(f"wrote {FLAGS.out} (step {meta['ssljax_step']}); load it with "
         f"{meta['load_with']} and load_state_dict(safetensors.torch."
