@@ -132,9 +132,12 @@ class Evaluator:
                          interrupt=interrupt)
                  for src in (self.train_src, self.test_src))
 
-  def run(self, variables, names, features=None):
+  def run(self, variables, names, features=None, interrupt=None):
     names = evals.parse(names)
-    tr, te = features or self.features(variables, layers="layers" in names)
+    tr, te = features or self.features(variables, layers="layers" in names,
+                                       interrupt=interrupt)
+    if interrupt is not None:
+      interrupt()
     out = dict(evals.run(names, tr, te, levels=self.levels,
                          knn_k=tuple(self.cfg.knn.k),
                          knn_temperature=self.cfg.knn.temperature,

@@ -38,7 +38,11 @@ class Preempted(Exception):
   """Training stopped on a signal; `step` is the checkpointed step (None:
   stopped before there was anything to save)."""
 
-  def __init__(self, step, signame, during=None):
+  def __init__(self, step, signame, during=None, message=None):
+    if message is not None:
+      super().__init__(message)
+      self.step, self.signame = step, signame
+      return
     if step is None:
       what = (f"Stopped by {signame} {during or 'during start-up'}, before "
               "the first checkpoint: nothing to save yet")
@@ -60,8 +64,9 @@ def _handle(signum, frame):
   _received.append(signum)
   # absl's logging handler may not be set up yet this early.
   logging.getLogger("absl").warning(
-      "%s received: stopping at the next safe point (checkpointing what "
-      "training reached, if anything); send it again to abort at once.",
+      "%s received: stopping at the next safe point (training checkpoints "
+      "what it reached, if anything; eval, export and import write "
+      "nothing); send it again to abort at once.",
       signal.Signals(signum).name)
 
 
@@ -95,6 +100,22 @@ def stop_if_requested(step=None, during=None):
   """Raises Preempted if a signal has arrived (step: what is checkpointed)."""
   if _received:
     raise Preempted(step, signame(), during)
+
+
+def command_guard(command):
+  """(Guard, check) for a command that is no training run (ssljax-eval,
+  -export, -import): inside the Guard a signal is a stop request, and
+  `check(during)` raises Preempted saying that `command` wrote nothing; the
+  command calls it between its parts and before it writes."""
+  begin_run()
+
+  def check(during):
+    if _received:
+      raise Preempted(None, signame(), message=(
+          f"Stopped by {signame()} {during}: {command} wrote nothing; run "
+          "the same command again."))
+  check("during start-up")
+  return Guard(), check
 
 
 def _multiprocess():

@@ -58,6 +58,7 @@ from ssljax import files
 from ssljax import methods
 from ssljax import models
 from ssljax import monitor
+from ssljax import preemption
 from ssljax import weights
 import ssljax.data
 from ssljax.data import pipeline
@@ -239,12 +240,16 @@ def evaluate(workdir, step=None, names=None):
     # Asked for by name (a config's own eval.cli may list hierarchy for
     # datasets with and without coarse labels: reverse_ssl.py).
     _check_levels(checkpoint.load_config(workdir), evals.parse(names))
-  cfg, variables, evaluator, step = load(workdir, step)
-  names = evals.parse(names or monitor.eval_config(cfg)["cli"])
-  results = evaluator.run(variables, names)
-  path = epath.Path(workdir) / "checkpoints" / f"eval_step{step}.json"
-  files.write_atomic(path, json.dumps(  # never a half-written result
-      _merge(path, step, names, results), indent=1))
+  guard, check = preemption.command_guard("ssljax-eval")
+  with guard:
+    cfg, variables, evaluator, step = load(workdir, step)
+    names = evals.parse(names or monitor.eval_config(cfg)["cli"])
+    results = evaluator.run(variables, names, interrupt=lambda: check(
+        "during the evaluation"))
+    check("during the evaluation")
+    path = epath.Path(workdir) / "checkpoints" / f"eval_step{step}.json"
+    files.write_atomic(path, json.dumps(  # never a half-written result
+        _merge(path, step, names, results), indent=1))
   return results, str(path)
 
 
@@ -296,14 +301,17 @@ def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
   if num_classes is None:
     num_classes = (cfg.downstream.num_classes if cfg.method == "downstream"
                    else 1000)
-  _, variables, step = read_variables(workdir, step)
-  sd = weights.to_state_dict(cfg, variables, num_classes)
-  meta = {"format": fmt, "ssljax_step": str(step),
-          "ssljax_method": cfg.method,
-          "ssljax_model": json.dumps(cfg.model.to_dict()),
-          "load_with": _loader_hint(cfg, fmt, num_classes)}
-  files.write_output(out, safetensors.numpy.save(sd, metadata=meta),
-                     overwrite=overwrite)
+  guard, check = preemption.command_guard("ssljax-export")
+  with guard:
+    _, variables, step = read_variables(workdir, step)
+    sd = weights.to_state_dict(cfg, variables, num_classes)
+    meta = {"format": fmt, "ssljax_step": str(step),
+            "ssljax_method": cfg.method,
+            "ssljax_model": json.dumps(cfg.model.to_dict()),
+            "load_with": _loader_hint(cfg, fmt, num_classes)}
+    check("while reading the checkpoint")
+    files.write_output(out, safetensors.numpy.save(sd, metadata=meta),
+                       overwrite=overwrite)
   return meta
 
 
@@ -315,17 +323,20 @@ def import_weights(path, cfg, workdir):
       p.name.isdigit() for p in (root / "checkpoints").iterdir()):
     raise ValueError(f"{workdir} already holds checkpoints: import into a "
                      "new --workdir.")
-  sd = safetensors.numpy.load(epath.Path(path).read_bytes())
-  d = cfg.data
-  src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
-  _, init = methods.init_fn(cfg, monitor.num_classes(src, d.label_key))
-  variables = weights.with_state_dict(cfg, jax.jit(init)(), sd)
-  checkpoint.check_config(workdir, cfg)
-  mngr = checkpoint.manager(workdir, ml_collections.ConfigDict(
-      {"keep": None, "async": False}))
-  checkpoint.save(mngr, IMPORTED_STEP,
-                  jax.tree.map(jax.numpy.asarray, variables))  # finite only
-  mngr.wait_until_finished()
-  mngr.close()
-  checkpoint.write_config(workdir, cfg)
+  guard, check = preemption.command_guard("ssljax-import")
+  with guard:
+    sd = safetensors.numpy.load(epath.Path(path).read_bytes())
+    d = cfg.data
+    src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
+    _, init = methods.init_fn(cfg, monitor.num_classes(src, d.label_key))
+    variables = weights.with_state_dict(cfg, jax.jit(init)(), sd)
+    checkpoint.check_config(workdir, cfg)
+    check("while converting the weights")
+    mngr = checkpoint.manager(workdir, ml_collections.ConfigDict(
+        {"keep": None, "async": False}))
+    checkpoint.save(mngr, IMPORTED_STEP,
+                    jax.tree.map(jax.numpy.asarray, variables))  # finite only
+    mngr.wait_until_finished()
+    mngr.close()
+    checkpoint.write_config(workdir, cfg)
   return str(root / "checkpoints" / str(IMPORTED_STEP))

@@ -3,14 +3,24 @@ import, downstream) as safe as training itself. Each test is an attack
 that gave a wrong result or lost data before."""
 
 import json
+import os
 import shutil
+import signal
 
+import jax
+import numpy as np
 import pytest
+import safetensors.numpy
 
 from ssljax import checkpoint
 from ssljax import files
+from ssljax import methods
+from ssljax import monitor
+from ssljax import preemption
 from ssljax import saved_runs
 from ssljax import train
+from ssljax import weights
+from tests import helpers
 
 
 def _edited_copy(tiny_workdir, tmp_path, name, edit):
@@ -88,3 +98,68 @@ def test_export_to_a_folder_is_refused_and_leaves_nothing(tiny_workdir,
   with pytest.raises(files.OutputRefused, match="is a folder: give a file"):
     saved_runs.export(tiny_workdir, "torchvision", str(tmp_path))
   assert not list(tmp_path.iterdir())
+
+
+def _signal_first(fn):
+  """`fn`, after a SIGTERM to this process (as if it came mid-command)."""
+  def wrapped(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return fn(*args, **kwargs)
+  return wrapped
+
+
+@pytest.fixture
+def clean_signals():
+  yield
+  preemption._received.clear()  # pylint: disable=protected-access
+
+
+def test_sigterm_stops_ssljax_eval_and_writes_nothing(
+    tiny_workdir, tmp_path, monkeypatch, clean_signals):
+  """The first SIGTERM was logged, then ignored: the evaluation ran to the
+  end and exited 0."""
+  del clean_signals
+  wd = tmp_path / "run"
+  shutil.copytree(tiny_workdir, wd)
+  before = (wd / "checkpoints" / "eval_step4.json").read_text()
+  monkeypatch.setattr(monitor, "extract", _signal_first(monitor.extract))
+  with pytest.raises(preemption.Preempted,
+                     match="SIGTERM during the evaluation: ssljax-eval wrote "
+                     "nothing"):
+    saved_runs.evaluate(str(wd), names="knn")
+  assert (wd / "checkpoints" / "eval_step4.json").read_text() == before
+
+
+def _importable(data_dir, tmp_path):
+  cfg = helpers.tiny_config(data_dir)
+  cfg.model.width = 64  # torchvision's
+  sd = weights.to_state_dict(cfg, jax.tree.map(
+      lambda x: np.full(x.shape, 0.5, np.float32),
+      jax.eval_shape(methods.init_fn(cfg, 24)[1])))
+  path = str(tmp_path / "in.safetensors")
+  safetensors.numpy.save_file(sd, path)
+  return cfg, path
+
+
+def test_sigterm_stops_export_and_import_and_they_write_nothing(
+    data_dir, tmp_path, monkeypatch, clean_signals):
+  del clean_signals
+  cfg, path = _importable(data_dir, tmp_path)
+  with monkeypatch.context() as m:
+    m.setattr(weights, "with_state_dict",
+              _signal_first(weights.with_state_dict))
+    with pytest.raises(preemption.Preempted, match="ssljax-import wrote "
+                       "nothing"):
+      saved_runs.import_weights(path, cfg, str(tmp_path / "imported"))
+  assert not (tmp_path / "imported" / "config.json").exists()
+  assert not list((tmp_path / "imported").glob("checkpoints/[0-9]*"))
+  preemption._received.clear()  # pylint: disable=protected-access
+  wd = str(tmp_path / "imported")
+  saved_runs.import_weights(path, cfg, wd)
+  out = tmp_path / "out.safetensors"
+  monkeypatch.setattr(weights, "to_state_dict",
+                      _signal_first(weights.to_state_dict))
+  with pytest.raises(preemption.Preempted, match="ssljax-export wrote "
+                     "nothing"):
+    saved_runs.export(wd, "torchvision", str(out))
+  assert not out.exists() and not list(tmp_path.glob("*.tmp"))
