@@ -265,16 +265,69 @@ def _loader_hint(cfg, fmt, num_classes):
       hint += ("; model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False); "
                "model.maxpool = nn.Identity()")
     return hint + ("" if num_classes else "; model.fc = nn.Identity()")
-  size = {"vit_tiny": "tiny", "vit_small": "small", "vit_base": "base"}
-  kw = [f"img_size={m.get('image_size', 224)}",
-        f"patch_size={weights.patch_size(cfg)}", f"num_classes={num_classes}"]
+  arch = architecture(cfg)
+  kw = [f"img_size={arch['image_size']}", f"patch_size={arch['patch_size']}",
+        f"embed_dim={arch['width']}", f"depth={arch['depth']}",
+        f"num_heads={arch['num_heads']}", f"mlp_ratio={arch['mlp_ratio']}",
+        f"num_classes={num_classes}"]
   kind = weights.layout(cfg)
   if kind == weights.VIT and m.get("pool", "cls") == "gap":
     kw += ["class_token=False", "global_pool='avg'", "fc_norm=False"]
   if kind == weights.MAE and cfg.mae.pool == "gap":
     kw += ["global_pool='avg'", "fc_norm=False"]
-  return (f"timm.create_model('vit_{size[m.name]}_patch16_224', "
-          + ", ".join(kw) + ")")
+  # timm's variant of the same size; the keywords fix every dimension, so
+  # any ssljax ViT (ViT-L/H, custom depths) gets the right model.
+  return (f"timm.create_model('{_TIMM_VARIANT.get(m.name, 'vit_base_patch16_224')}'"
+          ", " + ", ".join(kw) + ")")
+
+
+_TIMM_VARIANT = {"vit_tiny": "vit_tiny_patch16_224",
+                 "vit_small": "vit_small_patch16_224",
+                 "vit_base": "vit_base_patch16_224",
+                 "vit_large": "vit_large_patch16_224",
+                 "vit_huge": "vit_huge_patch14_224"}
+# The dimensions a state dict's shapes do not fix: a ViT's head count.
+_ARCH_FIELDS = {"resnet": ("name", "width", "stem"),
+                "vit": ("name", "width", "depth", "num_heads", "mlp_ratio",
+                        "patch_size", "image_size", "pool")}
+
+
+def architecture(cfg):
+  """The encoder's dimensions, defaults resolved ({"name", "width", ...}):
+  written into every export ("ssljax_architecture") and checked on
+  import."""
+  module = models.from_config(cfg.model)
+  kind = "resnet" if cfg.model.name.startswith("resnet") else "vit"
+  return {f: (cfg.model.name if f == "name" else getattr(module, f))
+          for f in _ARCH_FIELDS[kind]}
+
+
+def _file_metadata(data):
+  """The "__metadata__" of a safetensors file's bytes ({} if none)."""
+  try:
+    size = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + size]).get("__metadata__") or {}
+  except ValueError:
+    return {}
+
+
+def _check_architecture(meta, cfg, path):
+  """ValueError if a file exported by ssljax came from an encoder whose
+  dimensions differ from cfg's (a head count changes no shape: a 3-head
+  ViT loaded into a 6-head config splits attention wrongly)."""
+  saved = meta.get("ssljax_architecture")
+  if not saved:
+    return  # not an ssljax export: the shapes are all there is to check
+  saved, want = json.loads(saved), architecture(cfg)
+  diff = [f"model.{k}: {saved[k]!r} in the file, {want.get(k)!r} in the "
+          "config" for k in saved if k in want and saved[k] != want[k]]
+  if diff:
+    raise ValueError(
+        f"{path} was exported from another encoder than --config "
+        f"describes ({'; '.join(diff)}): set those fields, e.g. "
+        + " ".join(f"--config.model.{k}={saved[k]}" for k in saved
+                   if k in want and saved[k] != want[k] and k != "name")
+        + ".")
 
 
 def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
@@ -301,6 +354,7 @@ def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
   if num_classes is None:
     num_classes = (cfg.downstream.num_classes if cfg.method == "downstream"
                    else 1000)
+  hint = _loader_hint(cfg, fmt, num_classes)  # before the restore
   guard, check = preemption.command_guard("ssljax-export")
   with guard:
     _, variables, step = read_variables(workdir, step)
@@ -308,7 +362,8 @@ def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
     meta = {"format": fmt, "ssljax_step": str(step),
             "ssljax_method": cfg.method,
             "ssljax_model": json.dumps(cfg.model.to_dict()),
-            "load_with": _loader_hint(cfg, fmt, num_classes)}
+            "ssljax_architecture": json.dumps(architecture(cfg)),
+            "load_with": hint}
     check("while reading the checkpoint")
     files.write_output(out, safetensors.numpy.save(sd, metadata=meta),
                        overwrite=overwrite)
@@ -325,7 +380,9 @@ def import_weights(path, cfg, workdir):
                      "new --workdir.")
   guard, check = preemption.command_guard("ssljax-import")
   with guard:
-    sd = safetensors.numpy.load(epath.Path(path).read_bytes())
+    data = epath.Path(path).read_bytes()
+    _check_architecture(_file_metadata(data), cfg, path)
+    sd = safetensors.numpy.load(data)
     d = cfg.data
     src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
     _, init = methods.init_fn(cfg, monitor.num_classes(src, d.label_key))
