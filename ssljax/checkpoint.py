@@ -254,6 +254,9 @@ class DamagedCheckpoints(RuntimeError):
 
 
 def first_line(e, limit=300):
+  cause = e.__cause__ or e.__context__
+  if "See full TensorStore details" in str(e) and cause is not None:
+    return first_line(cause, limit)  # orbax's wrapper hides the reason
   text = f"{type(e).__name__}: {e}".strip().splitlines()[0]
   return text if len(text) <= limit else text[:limit] + " ..."
 

@@ -139,9 +139,13 @@ def _read_only_manager(workdir):
 
 
 def _restore(mngr, workdir, step, like):
-  """(variables, step) of checkpoint `step`, or of the newest one when
-  `step` is None, retrying with the next newest when a running training
-  deletes the chosen one (rotation) before it is read."""
+  """(variables, step) of checkpoint `step`, or of the newest one that
+  reads when `step` is None: a damaged newest checkpoint is skipped with
+  one warning line (nothing is moved: readers never change a workdir),
+  and one deleted by a running training's rotation before it is read is
+  replaced by the next newest. checkpoint.DamagedCheckpoints, in one line
+  per step, when none reads; NetworkMismatch (a config problem, not
+  damage) at once."""
   for attempt in range(RESTORE_ATTEMPTS):
     steps = mngr.all_steps()
     if not steps:
@@ -153,15 +157,42 @@ def _restore(mngr, workdir, step, like):
                        f"{', '.join(map(str, sorted(steps)))}.")
     try:
       return checkpoint.restore_variables(mngr, chosen, like), chosen
-    except Exception:  # pylint: disable=broad-except
+    except checkpoint.NetworkMismatch:
+      raise
+    except Exception as e:  # pylint: disable=broad-except
       mngr.reload()
-      if (step is not None or chosen in mngr.all_steps()
-          or attempt == RESTORE_ATTEMPTS - 1):
-        raise  # not rotated away: a real error
-      logging.warning("Checkpoint %d was deleted while being read (a run "
-                      "still training here rotated it); using the newest "
-                      "one left.", chosen)
-  raise AssertionError("unreachable")
+      if (step is None and chosen not in mngr.all_steps()
+          and attempt < RESTORE_ATTEMPTS - 1):
+        logging.warning("Checkpoint %d was deleted while being read (a run "
+                        "still training here rotated it); using the newest "
+                        "one left.", chosen)
+        continue
+      failed = [(chosen, e)]
+      break
+  older = [] if step is not None else sorted(
+      (s for s in mngr.all_steps() if s < chosen), reverse=True)
+  for s in older:
+    try:
+      variables = checkpoint.restore_variables(mngr, s, like)
+    except checkpoint.NetworkMismatch:
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      failed.append((s, e))
+      continue
+    for bad, e in failed:
+      logging.warning("Checkpoint %d in %s cannot be read (%s).", bad,
+                      workdir, checkpoint.first_line(e, 200))
+    logging.warning("Using checkpoint %d, the newest that reads (pass "
+                    "--step to choose another).", s)
+    return variables, s
+  lines = "; ".join(f"step {s}: {checkpoint.first_line(e, 200)}"
+                    for s, e in failed)
+  others = sorted(set(mngr.all_steps()) - {s for s, _ in failed})
+  what = (f" Other checkpoints: {', '.join(map(str, others))} (--step=N)."
+          if others else "")
+  raise checkpoint.DamagedCheckpoints(
+      f"Checkpoint{'s' if len(failed) > 1 else ''} in {workdir} cannot be "
+      f"read ({lines}).{what} Nothing was changed.")
 
 
 # ----------------------------------------------------------------------------

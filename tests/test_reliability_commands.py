@@ -202,3 +202,37 @@ def test_the_vit_l_and_h_recipes_have_a_loader_hint(config):
   for k, name in (("width", "embed_dim"), ("depth", "depth"),
                   ("num_heads", "num_heads"), ("patch_size", "patch_size")):
     assert f"{name}={arch[k]}," in hint
+
+
+def _truncate_arrays(step_dir):
+  """Every array data file emptied (cut to half, a file may hold only
+  arrays a variables-only restore does not read)."""
+  for root, _, names in os.walk(step_dir / "state"):
+    if "ocdbt.process" in root and os.path.basename(root) == "d":
+      for name in names:
+        path = os.path.join(root, name)
+        with open(path, "r+b") as f:
+          f.truncate(0)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_by_eval_and_export(
+    tiny_workdir, tmp_path, caplog):
+  """ssljax-eval and -export printed 160 lines of orbax / tensorstore
+  traceback, with no fallback and no hint of --step."""
+  wd = tmp_path / "run"
+  shutil.copytree(tiny_workdir, wd)
+  _truncate_arrays(wd / "checkpoints" / "4")
+  _, variables, step = saved_runs.read_variables(str(wd))
+  assert step == 2
+  _, want, _ = saved_runs.read_variables(str(tiny_workdir), 2)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(variables),
+               jax.device_get(want))
+  assert "Checkpoint 4 in" in caplog.text and "Using checkpoint 2" in (
+      caplog.text)
+  _, path = saved_runs.evaluate(str(wd), names="knn")
+  assert path.endswith("eval_step2.json")
+  with pytest.raises(checkpoint.DamagedCheckpoints,
+                     match=r"step 4: .*Other "
+                     r"checkpoints: 2 \(--step=N\)\. Nothing was changed"):
+    saved_runs.read_variables(str(wd), 4)
+  assert (wd / "checkpoints" / "4").is_dir()  # readers move nothing
