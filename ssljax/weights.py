@@ -134,10 +134,15 @@ def resnet_from_torch(sd, params_like, stats_like):
   return params, stats
 
 
+class StateDictMismatch(ValueError):
+  """A state dict lacks a weight the config's encoder needs."""
+
+
 def _take(sd, key):
   if key not in sd:
-    raise KeyError(f"The state dict has no {key!r}: not the architecture "
-                   "the config describes (or another library's layout).")
+    raise StateDictMismatch(
+        f"The state dict has no {key!r}: not the architecture the config "
+        "describes (or another library's layout).")
   return np.asarray(sd[key], np.float32)
 
 

@@ -236,3 +236,39 @@ def test_a_damaged_newest_checkpoint_is_skipped_by_eval_and_export(
                      r"checkpoints: 2 \(--step=N\)\. Nothing was changed"):
     saved_runs.read_variables(str(wd), 4)
   assert (wd / "checkpoints" / "4").is_dir()  # readers move nothing
+
+
+def test_import_reads_any_safetensors_and_refuses_the_rest_in_one_line(
+    data_dir, tmp_path):
+  """A bfloat16 file (KeyError 'BF16'), DDP's "module." keys (a good
+  message inside a traceback), a .pth pickle or an empty file
+  (SafetensorError tracebacks)."""
+  cfg, path = _importable(data_dir, tmp_path)
+  sd = safetensors.numpy.load_file(path)
+  # bfloat16 and DDP-prefixed: read exactly (0.5 is a bfloat16 value).
+  import ml_dtypes  # pylint: disable=g-import-not-at-top
+  bf16 = {f"module.{k}": v.astype(ml_dtypes.bfloat16) if v.dtype ==
+          np.float32 else v for k, v in sd.items()}
+  raw = safetensors.numpy.save(bf16)
+  got = saved_runs.read_state_dict(raw)
+  assert set(got) == set(sd)
+  for k, v in sd.items():
+    np.testing.assert_array_equal(got[k].astype(v.dtype), v)
+  (tmp_path / "bf16.safetensors").write_bytes(raw)
+  saved_runs.import_weights(str(tmp_path / "bf16.safetensors"), cfg,
+                            str(tmp_path / "from_bf16"))
+  for name, data, message in (
+      ("empty.safetensors", b"", "not a safetensors file \\(0 bytes\\)"),
+      ("model.pth", b"PK\x03\x04" + bytes(200), "not a safetensors file"),
+      ("cut.safetensors", raw[:len(raw) // 2], "cut short"),
+  ):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(ValueError, match=message):
+      saved_runs.import_weights(str(tmp_path / name), cfg,
+                                str(tmp_path / f"w_{name}"))
+    assert not (tmp_path / f"w_{name}").exists()
+  missing = {k: v for k, v in sd.items() if not k.startswith("layer1.1.")}
+  safetensors.numpy.save_file(missing, str(tmp_path / "missing.safetensors"))
+  with pytest.raises(weights.StateDictMismatch, match="layer1.1"):
+    saved_runs.import_weights(str(tmp_path / "missing.safetensors"), cfg,
+                              str(tmp_path / "w_missing"))

@@ -59,7 +59,7 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   assert not list((tmp_path / "nan" / "checkpoints").glob("[0-9]*"))
   # A config whose model is not the file's: one clear error, nothing made.
   cfg.model.name = "resnet34"
-  with pytest.raises(KeyError, match="layer1.2"):
+  with pytest.raises(weights.StateDictMismatch, match="layer1.2"):
     saved_runs.import_weights(path, cfg, str(tmp_path / "bad"))
   assert not (tmp_path / "bad" / "checkpoints").exists()
 

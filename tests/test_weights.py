@@ -102,7 +102,7 @@ def test_import_refuses_a_mismatched_architecture():
   _, params, stats = _resnet("resnet18", width=8)
   sd = weights.resnet_to_torch(params, stats)
   _, p34, s34 = _resnet("resnet34", width=8)
-  with pytest.raises(KeyError, match="layer1.2"):
+  with pytest.raises(weights.StateDictMismatch, match="layer1.2"):
     weights.resnet_from_torch(sd, p34, s34)
   sd34 = weights.resnet_to_torch(p34, s34)
   with pytest.raises(ValueError, match="not in the config's model"):
