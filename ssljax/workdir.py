@@ -39,12 +39,18 @@ class WorkdirUnusable(OSError):
   """The workdir is not a folder this process can write."""
 
 
-def check_usable(workdir):
-  """Refuses a workdir that is a file or cannot be created / written."""
+def check_not_a_file(workdir):
+  """Refuses a workdir that is a file (creates nothing)."""
   path = epath.Path(workdir)
   if path.exists() and not path.is_dir():
     raise WorkdirUnusable(f"--workdir {workdir} is a file, not a folder; "
                           "pass a folder path (it is created if missing).")
+
+
+def check_usable(workdir):
+  """Refuses a workdir that is a file or cannot be created / written."""
+  path = epath.Path(workdir)
+  check_not_a_file(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
   except OSError as e:

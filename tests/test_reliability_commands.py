@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -18,6 +20,7 @@ from ssljax import methods
 from ssljax import monitor
 from ssljax import preemption
 from ssljax import saved_runs
+from ssljax import torch_files
 from ssljax import train
 from ssljax import weights
 from tests import helpers
@@ -175,7 +178,7 @@ def test_vit_exports_carry_their_heads_and_import_checks_them(data_dir,
                    depth=2, num_heads=3)
   variables = jax.tree.map(lambda x: np.full(x.shape, 0.25, np.float32),
                            jax.eval_shape(methods.init_fn(cfg, 24)[1]))
-  arch = saved_runs.architecture(cfg)
+  arch = torch_files.architecture(cfg)
   assert arch == {"name": "vit_tiny", "width": 24, "depth": 2,
                   "num_heads": 3, "mlp_ratio": 4, "patch_size": 4,
                   "image_size": 16, "pool": "cls"}
@@ -197,8 +200,8 @@ def test_vit_exports_carry_their_heads_and_import_checks_them(data_dir,
 def test_the_vit_l_and_h_recipes_have_a_loader_hint(config):
   """KeyError 'vit_large' after the whole restore: they could not export."""
   cfg = helpers.load_config(config)
-  hint = saved_runs._loader_hint(cfg, "timm", 0)  # pylint: disable=protected-access
-  arch = saved_runs.architecture(cfg)
+  hint = torch_files.loader_hint(cfg, "timm", 0)
+  arch = torch_files.architecture(cfg)
   for k, name in (("width", "embed_dim"), ("depth", "depth"),
                   ("num_heads", "num_heads"), ("patch_size", "patch_size")):
     assert f"{name}={arch[k]}," in hint
@@ -250,7 +253,7 @@ def test_import_reads_any_safetensors_and_refuses_the_rest_in_one_line(
   bf16 = {f"module.{k}": v.astype(ml_dtypes.bfloat16) if v.dtype ==
           np.float32 else v for k, v in sd.items()}
   raw = safetensors.numpy.save(bf16)
-  got = saved_runs.read_state_dict(raw)
+  got = torch_files.read_state_dict(raw)
   assert set(got) == set(sd)
   for k, v in sd.items():
     np.testing.assert_array_equal(got[k].astype(v.dtype), v)
@@ -272,3 +275,44 @@ def test_import_reads_any_safetensors_and_refuses_the_rest_in_one_line(
   with pytest.raises(weights.StateDictMismatch, match="layer1.1"):
     saved_runs.import_weights(str(tmp_path / "missing.safetensors"), cfg,
                               str(tmp_path / "w_missing"))
+
+
+def _command(module, *args):
+  r = subprocess.run([sys.executable, "-m", f"ssljax.cli.{module}", *args],
+                     capture_output=True, text=True, cwd=helpers.ROOT)
+  return r.returncode, r.stdout, [l for l in r.stderr.splitlines()
+                                  if l.strip()]
+
+
+def test_eval_export_and_import_parse_their_command_line_as_train_does(
+    tiny_workdir, tmp_path):
+  """--help printed only a usage line; their errors pointed to --traceback,
+  an unknown flag there; import turned a misspelled --config field into a
+  raw KeyError traceback, a --workdir that is a file into
+  FileExistsError, and printed 61 lines of library INFO logs."""
+  for module, first, flag in (("eval", "`ssljax-eval`", "--evals"),
+                              ("export", "`ssljax-export`", "--[no]overwrite"),
+                              ("import_", "`ssljax-import`", "--in")):
+    code, out, _ = _command(module, "--help")
+    assert code == 0 and out.startswith(first) and flag in out, out
+  code, _, err = _command("import_", "--in=x.safetensors",
+                          "--config=configs/quickstart.py",
+                          "--config.modle.width=4", f"--workdir={tmp_path}")
+  assert code == 2 and len(err) == 1, err
+  assert "--config.modle.width: no such config field. Closest valid " \
+         "fields: model.width" in err[0]
+  afile = tmp_path / "afile"
+  afile.write_text("x")
+  cfg, path = "configs/quickstart.py", tmp_path / "in.safetensors"
+  safetensors.numpy.save_file({"a": np.zeros(2, np.float32)}, str(path))
+  code, _, err = _command("import_", f"--in={path}", f"--config={cfg}",
+                          f"--workdir={afile}")
+  assert code == 1 and err[0].endswith("is a file, not a folder; pass a "
+                                       "folder path (it is created if "
+                                       "missing).") and len(err) == 2, err
+  code, _, err = _command("import_", f"--in={path}", f"--config={cfg}",
+                          f"--workdir={tmp_path / 'new'}", "--traceback")
+  assert code == 1 and err[-1].startswith("ssljax.weights.StateDictMismatch")
+  code, _, err = _command("export", f"--workdir={tiny_workdir}",
+                          "--format=torchvision", f"--out={tmp_path / 'x'}")
+  assert code == 1 and len(err) == 2 and "width 64 only" in err[0], err

@@ -13,6 +13,8 @@ the others stay; "evals" lists every evaluation run on that step). The
 library function behind it: ssljax.saved_runs.evaluate.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
@@ -20,6 +22,7 @@ from ssljax import evals
 from ssljax import runtime
 from ssljax import saved_runs
 from ssljax.cli import common
+from ssljax.cli import flagparse
 
 FLAGS = flags.FLAGS
 
@@ -33,6 +36,8 @@ def _define_flags():
   flags.DEFINE_string("compilation_cache", runtime.default_compilation_cache(),
                       "Persistent XLA compilation cache folder (local or "
                       "gs://; empty: off).")
+  flags.DEFINE_bool("traceback", False, "On an error, print the whole "
+                    "traceback, not one line.")
   flags.mark_flag_as_required("workdir")
 
 
@@ -41,10 +46,11 @@ def main(argv):
   runtime.quiet_library_logs(FLAGS.verbosity)
   runtime.use_compilation_cache(FLAGS.compilation_cache)
   if FLAGS.evals:  # checked before anything is loaded
-    common.report_errors(lambda: evals.parse(FLAGS.evals), "ssljax-eval")
+    common.report_errors(lambda: evals.parse(FLAGS.evals), "ssljax-eval",
+                         FLAGS.traceback)
   results, path = common.report_errors(
       lambda: saved_runs.evaluate(FLAGS.workdir, FLAGS.step, FLAGS.evals),
-      "ssljax-eval")
+      "ssljax-eval", FLAGS.traceback)
   print(evals.table(results))
   for k, v in results.items():
     if k.count("/") != 3:
@@ -54,7 +60,9 @@ def main(argv):
 
 def run():
   _define_flags()
-  app.run(main)
+  module = __name__ if __name__ != "__main__" else sys.argv[0]
+  app.run(main, flags_parser=flagparse.parser("ssljax-eval", __doc__,
+                                                 module))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,15 @@ written and checked: ssljax.saved_runs.export; key mapping and layouts:
 ssljax.weights. The reverse: ssljax-import (ssljax.cli.import_).
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
+from ssljax import runtime
 from ssljax import saved_runs
 from ssljax.cli import common
+from ssljax.cli import flagparse
 
 FLAGS = flags.FLAGS
 
@@ -34,16 +38,19 @@ def _define_flags():
                        "else zeros (default 1000).")
   flags.DEFINE_bool("overwrite", False, "Replace --out if it exists (never "
                     "a workdir's own files).")
+  flags.DEFINE_bool("traceback", False, "On an error, print the whole "
+                    "traceback, not one line.")
   for name in ("workdir", "format", "out"):
     flags.mark_flag_as_required(name)
 
 
 def main(argv):
   del argv
+  runtime.quiet_library_logs(FLAGS.verbosity)
   meta = common.report_errors(lambda: saved_runs.export(
       FLAGS.workdir, FLAGS.format, FLAGS.out, FLAGS.step, FLAGS.num_classes,
       FLAGS.overwrite),
-                              "ssljax-export")
+                              "ssljax-export", FLAGS.traceback)
   print(f"wrote {FLAGS.out} (step {meta['ssljax_step']}); load it with "
         f"{meta['load_with']} and load_state_dict(safetensors.torch."
         "load_file(path), strict=True)")
@@ -51,7 +58,9 @@ def main(argv):
 
 def run():
   _define_flags()
-  app.run(main)
+  module = __name__ if __name__ != "__main__" else sys.argv[0]
+  app.run(main, flags_parser=flagparse.parser("ssljax-export", __doc__,
+                                                 module))
 
 
 if __name__ == "__main__":
