@@ -10,6 +10,8 @@ import math
 import numbers
 import re
 
+from etils import epath
+
 from ssljax import evals
 from ssljax import methods
 from ssljax import models
@@ -225,6 +227,32 @@ def _check_method(problems, cfg):
     problems.append(f"method {cfg.method!r}: {e}")
 
 
+def _check_counts(problems, cfg, num_devices):
+  """Counts and lists read before any workdir exists: kNN neighbours, local
+  crops, the FSDP axis, the downstream init's workdir."""
+  ks = tuple(cfg.get("knn", {}).get("k", (1,)) or ())
+  if not ks or any(not _is_number(k) or k < 1 or k != int(k) for k in ks):
+    problems.append(f"knn.k = {ks!r}: neighbour counts, each a whole number "
+                    "≥ 1, at least one (e.g. (20,) or (10, 20)).")
+  local = cfg.data.get("num_local", 0)
+  if _is_number(local) and (local < 0 or local != int(local)):
+    problems.append(f"data.num_local = {local!r}: a number of local crops, "
+                    "a whole number ≥ 0.")
+  fsdp = (cfg.get("mesh") or {}).get("fsdp", 1)
+  if _is_number(fsdp) and (fsdp < 1 or fsdp != int(fsdp)):
+    problems.append(f"mesh.fsdp = {fsdp!r}: the devices each array is "
+                    "split over, a whole number ≥ 1 (1: replicated).")
+  elif _is_number(fsdp) and num_devices % fsdp:
+    problems.append(f"mesh.fsdp = {fsdp} does not divide the {num_devices} "
+                    "devices; use a divisor of the device count.")
+  init = (cfg.get("downstream") or {}).get("init_from")
+  if (cfg.get("method") == "downstream" and init and "://" not in init
+      and not (epath.Path(init) / "config.json").exists()):
+    problems.append(f"downstream.init_from = {init!r}: not a ssljax workdir "
+                    "(no config.json there); give the --workdir of the "
+                    "pretraining run.")
+
+
 def check(cfg, *, num_devices=1, num_processes=1):
   """Raises ConfigError naming every invalid field of `cfg`."""
   problems = []
@@ -269,6 +297,7 @@ def check(cfg, *, num_devices=1, num_processes=1):
              num_processes)
   _divisible(problems, "eval_batch_size", cfg.eval_batch_size, num_devices,
              num_processes)
+  _check_counts(problems, cfg, num_devices)
   groups = cfg.get("model", {}).get("bn_groups", 1)
   if _is_number(groups) and (groups < 1 or groups != int(groups)):
     problems.append(f"model.bn_groups = {groups!r}: a number of BatchNorm "

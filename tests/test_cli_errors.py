@@ -158,6 +158,11 @@ def test_help_lists_ssljax_s_own_flags_and_exits_0(capsys):
                              "batch_size = 32"),
     ({"model.bn_groups": 0}, "model.bn_groups = 0: a number of BatchNorm "
                              "groups, must be a whole number ≥ 1"),
+    ({"knn.k": (0,)}, "knn.k = (0,): neighbour counts, each a whole number"),
+    ({"knn.k": ()}, "knn.k = (): neighbour counts"),
+    ({"data.num_local": -1}, "data.num_local = -1: a number of local crops"),
+    ({"mesh.fsdp": 3}, "mesh.fsdp = 3 does not divide the 1 devices"),
+    ({"mesh.fsdp": 0}, "mesh.fsdp = 0: the devices each array is split"),
 ])
 def test_invalid_numbers_are_refused_with_the_field(overrides, message):
   cfg = helpers.tiny_config("/nonexistent", **overrides)
@@ -165,6 +170,14 @@ def test_invalid_numbers_are_refused_with_the_field(overrides, message):
     validate.check(cfg)
   assert message in str(e.value)
   assert "\n" not in str(e.value)  # one problem: one line
+
+
+def test_a_downstream_init_from_that_is_no_workdir_is_refused(tmp_path):
+  cfg = helpers.load_config("eval/linear_cpu")
+  cfg.downstream.init_from = str(tmp_path / "nowhere")
+  with pytest.raises(validate.ConfigError, match="downstream.init_from = .*"
+                     "nowhere': not a ssljax workdir"):
+    validate.check(cfg)
 
 
 def test_encoder_seed_on_a_method_without_an_encoder_is_refused():
