@@ -49,6 +49,7 @@ from absl import logging
 from etils import epath
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 import safetensors.numpy
 
@@ -317,6 +318,12 @@ def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
   guard, check = preemption.command_guard("ssljax-export")
   with guard:
     _, variables, step = read_variables(workdir, step)
+    if (weights.layout(cfg) != weights.MAE
+        and methods.ENCODER not in variables["params"]):
+      raise ValueError(
+          f"A {cfg.method} run has no ResNet or ViT encoder to export (its "
+          f"networks: {', '.join(sorted(variables['params']))}); read its "
+          "variables with ssljax.saved_runs.read_variables instead.")
     sd = weights.to_state_dict(cfg, variables, num_classes)
     meta = {"format": fmt, "ssljax_step": str(step),
             "ssljax_method": cfg.method,
@@ -349,6 +356,15 @@ def import_weights(path, cfg, workdir):
     src = ssljax.data.load_source(d.dataset, d.train_split, d.data_dir)
     _, init = methods.init_fn(cfg, monitor.num_classes(src, d.label_key))
     variables = weights.with_state_dict(cfg, jax.jit(init)(), sd)
+    bad = [k for k, v in sd.items()
+           if np.issubdtype(v.dtype, np.inexact)
+           and not np.all(np.isfinite(v.astype(np.float32)))]
+    if bad:
+      raise FloatingPointError(
+          f"{path} holds weights that are not finite ({len(bad)}: "
+          f"{', '.join(sorted(bad)[:3])}{' ...' if len(bad) > 3 else ''}): "
+          "the file is damaged or came from a diverged run; nothing was "
+          "written.")
     workdir_lib.check_usable(workdir)  # creates it: the weights fit
     checkpoint.check_config(workdir, cfg)
     check("while converting the weights")

@@ -316,3 +316,19 @@ def test_eval_export_and_import_parse_their_command_line_as_train_does(
   code, _, err = _command("export", f"--workdir={tiny_workdir}",
                           "--format=torchvision", f"--out={tmp_path / 'x'}")
   assert code == 1 and len(err) == 2 and "width 64 only" in err[0], err
+
+
+def test_a_workdir_without_an_encoder_is_refused_by_export_in_one_line(
+    data_dir, tmp_path):
+  """rdae (an MLP auto-encoder): KeyError 'encoder' after the restore."""
+  cfg = helpers.load_config("rdae_mnist")
+  cfg.data.data_dir = data_dir
+  cfg.update(dict(num_steps=2, batch_size=32, progress=False,
+                  summary_eval=False, log_every=1))
+  cfg.checkpoint.every = 2
+  wd = str(tmp_path / "rdae")
+  train.train_and_evaluate(cfg, wd)
+  with pytest.raises(ValueError, match="A rdae run has no ResNet or ViT "
+                     "encoder to export"):
+    saved_runs.export(wd, "torchvision", str(tmp_path / "x.safetensors"))
+  assert not (tmp_path / "x.safetensors").exists()

@@ -53,10 +53,12 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   # A non-finite weight: refused, no checkpoint written.
   bad = dict(src, **{"conv1.weight": src["conv1.weight"] * np.nan})
   safetensors.numpy.save_file(bad, str(tmp_path / "nan.safetensors"))
-  with pytest.raises(FloatingPointError, match="not finite"):
+  with pytest.raises(FloatingPointError, match="holds weights that are not "
+                     r"finite \(1: conv1.weight\).*nothing was written"):
     saved_runs.import_weights(str(tmp_path / "nan.safetensors"), cfg,
                                str(tmp_path / "nan"))
   assert not list((tmp_path / "nan" / "checkpoints").glob("[0-9]*"))
+  assert not (tmp_path / "nan" / "config.json").exists()
   # A config whose model is not the file's: one clear error, nothing made.
   cfg.model.name = "resnet34"
   with pytest.raises(weights.StateDictMismatch, match="layer1.2"):

@@ -24,6 +24,7 @@ from ssljax.methods import vicreg
 from ssljax.methods.base import init_variables
 from ssljax.methods.base import LossAux
 from ssljax.methods.base import Objective
+from ssljax.methods.base import ENCODER
 from ssljax.methods.base import PROBE
 from ssljax.methods.base import probe_logits
 from ssljax.methods.base import sample_views
