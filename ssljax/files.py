@@ -75,6 +75,7 @@ class OutputRefused(ValueError):
 # What a workdir holds (ssljax.train, ssljax.workdir, ssljax-eval): a
 # command's output never replaces any of it.
 WORKDIR_OWN = ("config.json", "metrics.jsonl", "summary.json", "lock.json",
+               "imported.json",
                "checkpoints", "checkpoints_damaged", "tb")
 
 

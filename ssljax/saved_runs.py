@@ -71,6 +71,7 @@ RESTORE_ATTEMPTS = 4
 NEEDS_COARSE_LEVELS = ("hierarchy",)
 FORMATS = {"torchvision": weights.RESNET, "timm": weights.VIT}
 IMPORTED_STEP = 1  # step 0 stays the random init of the config
+IMPORTED_MARK = "imported.json"  # ssljax-import made the workdir
 
 
 # ----------------------------------------------------------------------------
@@ -374,5 +375,7 @@ def import_weights(path, cfg, workdir):
                     jax.tree.map(jax.numpy.asarray, variables))  # finite only
     mngr.wait_until_finished()
     mngr.close()
+    files.write_atomic(root / IMPORTED_MARK, json.dumps(
+        {"from": str(path), "step": IMPORTED_STEP}))
     checkpoint.write_config(workdir, cfg)
   return str(root / "checkpoints" / str(IMPORTED_STEP))

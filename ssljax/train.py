@@ -12,6 +12,7 @@ at logging, evaluation and checkpoint steps.
 import time
 
 from absl import logging
+from etils import epath
 import jax
 import numpy as np
 
@@ -128,6 +129,12 @@ def _train(cfg, workdir, override_config, guard, lock):
           monitor.eval_config(cfg)["coarse_label_keys"]}
   for src, split in ((train_src, d.train_split), (test_src, d.eval_split)):
     ssljax.data.check_keys(src, keys, dataset=d.dataset, split=split)
+  if (epath.Path(workdir) / "imported.json").exists():
+    raise validate.ConfigError(
+        f"{workdir} was made by ssljax-import: it holds an encoder's weights "
+        "for evaluation, no training state to resume. To train from them, "
+        f"pass --config.downstream.init_from={workdir} to a downstream "
+        "config (linear or finetune), or pretrain in a new --workdir.")
   checkpoint.check_config(workdir, cfg, override_config)
   if d.get("cache"):
     train_src = ssljax.data.InMemory(train_src)
@@ -161,13 +168,20 @@ def _train(cfg, workdir, override_config, guard, lock):
     _check_resumable(mngr, state)
   state, resumed = checkpoint.restore_latest(mngr, state, it)
   checkpoint.write_config(workdir, cfg)  # the state restored: now it is ours
+  loaded = []
   if not resumed:
-    state = train_state.with_pretrained(s, state)
+    state, loaded = train_state.with_pretrained(s, state)
+    for source in loaded:
+      logging.info("Initialized from %s, checkpoint %d.", source["workdir"],
+                   source["step"])
   step = int(state.step)
   guard.stop_if_requested(step if resumed else None)
   writer = monitor.Writer(workdir, enabled=jax.process_index() == 0,
                           resume_step=step)
   try:
+    if not resumed and loaded:  # where the weights came from, for good
+      writer.summary["initialized_from"] = loaded
+      writer.write_summary()
     done = writer.summary.get("trained", {}).get("step")
     if step >= s.total_steps and done == step and cfg.summary_eval:
       logging.info("%s finished at step %d; its summary (nothing "

@@ -160,18 +160,27 @@ def _init(s, seed):
 
 
 def with_pretrained(s, state):
-  """`state` with the variables Objective.load_pretrained gives (a fresh
-  run's start; the optimizer state stays: zeros, whatever the values)."""
+  """(`state` with the variables Objective.load_pretrained gives (a fresh
+  run's start; the optimizer state stays: zeros, whatever the values),
+  [{"workdir", "step"} of each checkpoint it read]: what the run records
+  of where its weights came from)."""
   if s.objective.load_pretrained is None:
-    return state
+    return state, []
+  read = []
+
+  def read_variables(workdir, step=None):
+    out = saved_runs.read_variables(workdir, step)
+    read.append({"workdir": str(workdir), "step": int(out[2])})
+    return out
+
   net_params, probe = methods.split_probe(state.params)
   net_params, stats = s.objective.load_pretrained(
-      net_params, state.batch_stats, saved_runs.read_variables)
+      net_params, state.batch_stats, read_variables)
   put = lambda t, like: jax.device_put(
       jax.tree.map(jnp.asarray, t), jax.tree.map(lambda x: x.sharding, like))
   return state.replace(
       params=put(dict(net_params, **{methods.PROBE: probe}), state.params),
-      batch_stats=put(stats, state.batch_stats))
+      batch_stats=put(stats, state.batch_stats)), read
 
 
 def run_rng(seed):

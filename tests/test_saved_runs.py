@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from ssljax import methods
 from ssljax import files
+from ssljax import methods
 from ssljax import saved_runs
+from ssljax import train
+from ssljax import validate
 from ssljax import weights
 from tests import helpers
 
@@ -35,6 +37,12 @@ def test_import_then_export_is_exact_and_eval_reads_the_weights(
   saved_runs.import_weights(path, cfg, wd)
   with pytest.raises(ValueError, match="already holds checkpoints"):
     saved_runs.import_weights(path, cfg, wd)
+  # Training on it: refused (its checkpoint was called damaged and moved).
+  with pytest.raises(validate.ConfigError, match="made by ssljax-import.*"
+                     "downstream.init_from"):
+    train.train_and_evaluate(cfg, wd)
+  assert (tmp_path / "imported" / "checkpoints" / "1").is_dir()
+  assert not (tmp_path / "imported" / "checkpoints_damaged").exists()
   _, variables, _, step = saved_runs.load(wd)
   assert step == saved_runs.IMPORTED_STEP
   np.testing.assert_array_equal(

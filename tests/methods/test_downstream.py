@@ -50,6 +50,10 @@ def test_linear_trunk_is_the_pretrained_one_and_never_moves(
   trainable = sum(x.size for k, v in state.params.items() if k != "encoder"
                   for x in jax.tree.leaves(v))
   assert sizes < 4 * trainable
+  # The run records which pretraining checkpoint it started from.
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["initialized_from"] == [{"workdir": tiny_workdir,
+                                          "step": 4}]
   r, _ = saved_runs.evaluate(str(tmp_path), names="classify")
   assert 0 <= r["logits/label/true/top1"] <= r["logits/label/true/top5"] <= 1
   # Exported, the trained classifier (its BN folded in) gives the run's
