@@ -6,6 +6,7 @@ itself (and their "rename" is a copy plus a delete). A crash leaves the old
 content or the new one, never half of it.
 """
 
+import contextlib
 import errno
 import io
 import json
@@ -120,3 +121,54 @@ def save_figure(fig, path, dpi=110):
   fig.savefig(buf, format="png", dpi=dpi)
   write_atomic(path, buf.getvalue())
   return str(path)
+
+
+def merge(old, new):
+  """`old` with `new` on top, dicts merged key by key at every depth."""
+  out = dict(old)
+  for k, v in new.items():
+    out[k] = merge(out[k], v) if (isinstance(v, dict) and isinstance(
+        out.get(k), dict)) else v
+  return out
+
+
+@contextlib.contextmanager
+def _locked(path):
+  """An exclusive lock on PATH.lock (local files; object stores: none)."""
+  if "://" in str(path):
+    yield
+    return
+  import fcntl  # pylint: disable=g-import-not-at-top  (POSIX only)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(f"{path}.lock", "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _update_in_place(target, source):
+  """`target` made equal to `source` (a superset), its nested dicts kept
+  as objects, so references a caller holds into it stay live."""
+  for k, v in source.items():
+    if isinstance(v, dict) and isinstance(target.get(k), dict):
+      _update_in_place(target[k], v)
+    else:
+      target[k] = v
+
+
+def merge_json(path, results, what="results"):
+  """Writes `results` merged into the JSON object at `path` (files.merge:
+  entries another process wrote since stay), under a lock, atomically, and
+  updates `results` in place to the merged object (its nested dicts stay
+  the same objects). Two experiment invocations sharing a workdir
+  (different --methods) each keep the other's cells."""
+  path = epath.Path(path)
+  with _locked(path):
+    old = read_json_object(path, f"move it away to start {what} afresh"
+                           ) if path.exists() else {}
+    out = merge(old, results)
+    write_atomic(path, json.dumps(out, indent=1))
+  _update_in_place(results, out)
+  return results

@@ -100,6 +100,18 @@ def metrics(workdir, rows=None):
   return out
 
 
+def train_minutes(workdir):
+  """Minutes the run's training steps took, over every process that trained
+  it (resumes included): Σ seconds_per_step × steps since the previous
+  logged row, from metrics.jsonl (evaluations and start-up excluded)."""
+  total, last = 0.0, 0
+  for r in metrics_rows(workdir):
+    if "seconds_per_step" in r and "step" in r:
+      total += float(r["seconds_per_step"]) * max(int(r["step"]) - last, 0)
+      last = int(r["step"])
+  return total / 60
+
+
 def _float(v):
   try:
     return float(v)

@@ -19,6 +19,7 @@ from ssljax import files
 from ssljax import methods
 from ssljax import monitor
 from ssljax import preemption
+from ssljax import results
 from ssljax import saved_runs
 from ssljax import torch_files
 from ssljax import train
@@ -332,3 +333,34 @@ def test_a_workdir_without_an_encoder_is_refused_by_export_in_one_line(
                      "encoder to export"):
     saved_runs.export(wd, "torchvision", str(tmp_path / "x.safetensors"))
   assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_experiment_results_keep_every_writers_cells(tmp_path):
+  """Two invocations in one workdir with different --methods each rewrote
+  results.json from what they read at start: the last dropped the other's
+  cells."""
+  path = tmp_path / "results.json"
+  a = {"setup": {"seed": 0}, "runs": {"vicreg": {"points": {"1": 0.5}}}}
+  b = {"setup": {"seed": 0}, "runs": {"byol": {"points": {"1": 0.4}}}}
+  files.merge_json(path, a)  # each from its own start state, {}
+  files.merge_json(path, b)
+  a["runs"]["vicreg"]["points"]["2"] = 0.6  # a goes on, unaware of b
+  got = files.merge_json(path, a)
+  assert got == json.loads(path.read_text()) == {
+      "setup": {"seed": 0},
+      "runs": {"vicreg": {"points": {"1": 0.5, "2": 0.6}},
+               "byol": {"points": {"1": 0.4}}}}
+  assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_train_minutes_count_every_process_of_a_resumed_run(tmp_path):
+  """A 6-minute run resumed near its end was recorded as 0.3 minutes: the
+  wall time of the last process only."""
+  rows = [{"step": 2, "seconds_per_step": 30.0},  # the first process
+          {"step": 4, "seconds_per_step": 60.0},
+          {"step": 5, "seconds_per_step": 6.0, "loss": 1.0},  # resumed
+          {"step": 5, "final/knn_accuracy": 0.5}]
+  (tmp_path / "metrics.jsonl").write_text(
+      "\n".join(json.dumps(r) for r in rows) + "\n")
+  assert results.train_minutes(str(tmp_path)) == pytest.approx(
+      (2 * 30 + 2 * 60 + 6) / 60)

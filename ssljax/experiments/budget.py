@@ -39,7 +39,6 @@ metric: method × budget) and WORKDIR/budget_linear.png.
 """
 
 import json
-import time
 
 from absl import app
 from absl import flags
@@ -51,6 +50,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import ssljax.data
 from ssljax import experiments
 from ssljax import files
+from ssljax import results as ssljax_results
 from ssljax import runtime
 from ssljax import saved_runs
 from ssljax import train
@@ -199,7 +199,7 @@ def main(argv):
   runs = results.setdefault("runs", {})
 
   def save():
-    files.write_atomic(path, json.dumps(results, indent=1))
+    files.merge_json(path, results)  # another --methods' cells stay
     files.write_atomic(out / "results.md", markdown(results, FLAGS.factor))
     plot(results, FLAGS.factor, out / "budget_linear.png")
 
@@ -208,11 +208,11 @@ def main(argv):
     if len(r["points"]) == len(ms):
       continue
     wd = str(out / "runs" / method / f"seed{FLAGS.seed}")
-    t = time.time()
     train.train_and_evaluate(run_config(
         method, FLAGS.dataset, FLAGS.seed, FLAGS.factor, overrides,
         base_steps, FLAGS.data_dir), wd)
-    r.setdefault("train_minutes", (time.time() - t) / 60)
+    # The run's own step times: a resumed run counts every process's steps.
+    r["train_minutes"] = ssljax_results.train_minutes(wd)
     if "random_init" not in results:
       results["random_init"] = _metrics(wd, 0)
     for m in ms:

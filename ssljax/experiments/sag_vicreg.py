@@ -96,6 +96,7 @@ import numpy as np
 import ssljax.data
 from ssljax import experiments
 from ssljax import files
+from ssljax import results as ssljax_results
 from ssljax import runtime
 from ssljax import saved_runs
 from ssljax import train
@@ -233,7 +234,8 @@ def run_cell(group, method, seed, methods, unseen_methods, num_train):
     train.train_and_evaluate(run_config(method, seed, group, num_train), wd)
   except train.NonFiniteError as e:  # recorded; the other cells go on
     return {"error": str(e), "train_minutes": (time.time() - t) / 60}
-  minutes = (time.time() - t) / 60
+  # The run's own step times: a resumed run counts every process's steps.
+  minutes = ssljax_results.train_minutes(wd)
   t = time.time()
   m, c = evaluate(wd)
   return {"metrics": m, "centroids": c, "train_minutes": minutes,
@@ -244,8 +246,11 @@ def run_cell(group, method, seed, methods, unseen_methods, num_train):
 # Main.
 # ----------------------------------------------------------------------------
 def write(results, out):
+  """results.json merged with what another invocation wrote there meanwhile
+  (files.merge_json), its summary over every cell; `results` updated."""
+  files.merge_json(out / "results.json", results)
   results["summary"] = report.aggregate(results["runs"])
-  files.write_atomic(out / "results.json", json.dumps(results, indent=1))
+  files.merge_json(out / "results.json", results)
 
 
 def main(argv):
