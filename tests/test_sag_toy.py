@@ -148,3 +148,19 @@ def test_tiny_run_writes_results_and_resumes(tmp_path):
   cfg.steps = 5
   with pytest.raises(ValueError, match="another --workdir"):
     sag_toy.run(cfg, str(tmp_path))
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("data.holdout", 7, "data.holdout = 7: one of the 6 coarse clusters"),
+    ("batch_size", 0, "batch_size = 0: must be in \\[1, 2000\\]"),
+    ("batch_size", 5000, "batch_size = 5000"),
+    ("seeds", (), "seeds = \\(\\): give at least one seed"),
+    ("steps", 0, "steps = 0: must be ≥ 1"),
+])
+def test_out_of_range_settings_are_refused_before_anything_runs(
+    tmp_path, field, value, message):
+  cfg = sag_toy.default_config()
+  cfg.update_from_flattened_dict({field: value})
+  with pytest.raises(ValueError, match=message):
+    sag_toy.run(cfg, str(tmp_path / "out"))
+  assert not (tmp_path / "out").exists()

@@ -313,9 +313,29 @@ def run_seed(cfg, data, seed, workdir, runs, save, net, trainers):
     save()
 
 
+def check(cfg):
+  """ValueError naming every out-of-range field, before anything runs."""
+  d, problems = cfg.data, []
+  if d.holdout not in range(6):
+    problems.append(f"data.holdout = {d.holdout!r}: one of the 6 coarse "
+                    "clusters, 0-5.")
+  pretrain = 10 * d.train_per_sub  # 12 fine classes, 2 of them held out
+  if not 1 <= cfg.batch_size <= pretrain:
+    problems.append(f"batch_size = {cfg.batch_size}: must be in [1, "
+                    f"{pretrain}] (the pretraining examples).")
+  for field in ("steps", "knn_k", "partner_batches"):
+    if cfg[field] < 1:
+      problems.append(f"{field} = {cfg[field]}: must be ≥ 1.")
+  if not tuple(cfg.seeds):
+    problems.append("seeds = (): give at least one seed, e.g. (0,).")
+  if problems:
+    raise ValueError("; ".join(problems))
+
+
 def run(cfg, workdir, replot=False):
   """Every cell of cfg.seeds (resuming), then results.md and the figure;
   returns the results dict."""
+  check(cfg)
   out = epath.Path(workdir)
   out.mkdir(parents=True, exist_ok=True)
   path = out / "results.json"
@@ -369,6 +389,10 @@ def main(argv):
   del argv
   runtime.quiet_library_logs(flags.FLAGS.verbosity)
   t = time.time()
+  try:
+    check(flags.FLAGS.config)
+  except ValueError as e:
+    raise app.UsageError(f"--config: {e}") from None
   run(flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS.replot)
   print((epath.Path(flags.FLAGS.workdir) / "results.md").read_text())
   print(f"total {time.time() - t:.0f} s; written: "
