@@ -301,6 +301,9 @@ def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
   if fmt not in FORMATS:
     raise ValueError(f"Unknown --format {fmt!r}; valid: "
                      f"{', '.join(FORMATS)}.")
+  if num_classes is not None and num_classes < 0:
+    raise ValueError(f"--num_classes={num_classes}: the classifier's classes,"
+                     " ≥ 0 (0: the encoder alone).")
   files.check_output(out, overwrite=overwrite)
   cfg = _config(workdir)
   kind = weights.layout(cfg)

@@ -102,6 +102,9 @@ def test_export_to_a_folder_is_refused_and_leaves_nothing(tiny_workdir,
   with pytest.raises(files.OutputRefused, match="is a folder: give a file"):
     saved_runs.export(tiny_workdir, "torchvision", str(tmp_path))
   assert not list(tmp_path.iterdir())
+  with pytest.raises(ValueError, match="--num_classes=-5: the classifier"):
+    saved_runs.export(tiny_workdir, "torchvision", str(tmp_path / "x"),
+                      num_classes=-5)
 
 
 def _signal_first(fn):
