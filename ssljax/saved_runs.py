@@ -322,7 +322,7 @@ def export(workdir, fmt, out, step=None, num_classes=None, overwrite=False):
   guard, check = preemption.command_guard("ssljax-export")
   with guard:
     _, variables, step = read_variables(workdir, step)
-    if (weights.layout(cfg) != weights.MAE
+    if (kind != weights.MAE
         and methods.ENCODER not in variables["params"]):
       raise ValueError(
           f"A {cfg.method} run has no ResNet or ViT encoder to export (its "

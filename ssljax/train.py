@@ -21,6 +21,7 @@ from ssljax import files
 from ssljax import monitor
 from ssljax import perf
 from ssljax import preemption
+from ssljax import saved_runs
 from ssljax import train_state
 from ssljax import train_step
 from ssljax import validate
@@ -129,7 +130,7 @@ def _train(cfg, workdir, override_config, guard, lock):
           monitor.eval_config(cfg)["coarse_label_keys"]}
   for src, split in ((train_src, d.train_split), (test_src, d.eval_split)):
     ssljax.data.check_keys(src, keys, dataset=d.dataset, split=split)
-  if (epath.Path(workdir) / "imported.json").exists():
+  if (epath.Path(workdir) / saved_runs.IMPORTED_MARK).exists():
     raise validate.ConfigError(
         f"{workdir} was made by ssljax-import: it holds an encoder's weights "
         "for evaluation, no training state to resume. To train from them, "

@@ -134,6 +134,10 @@ def resnet_from_torch(sd, params_like, stats_like):
   return params, stats
 
 
+# downstream's head BatchNorm (head_norm = "bn", the MAE linear probe's).
+HEAD_BN_EPSILON = 1e-6
+
+
 class StateDictMismatch(ValueError):
   """A state dict lacks a weight the config's encoder needs."""
 
@@ -341,7 +345,8 @@ def trained_classifier(cfg, variables):
   b = np.asarray(head["bias"], np.float64)
   norm = variables.get("batch_stats", {}).get("head_norm")
   if norm is not None:
-    w = w / np.sqrt(np.asarray(norm["var"], np.float64) + 1e-6)[None]
+    w = w / np.sqrt(np.asarray(norm["var"], np.float64)
+                    + HEAD_BN_EPSILON)[None]
     b = b - w @ np.asarray(norm["mean"], np.float64)
   return w.astype(np.float32), b.astype(np.float32)
 

@@ -89,8 +89,9 @@ class Classifier(nn.Module):
 
   def setup(self):
     if self.head_norm == "bn":
-      self.norm = nn.BatchNorm(momentum=0.9, epsilon=1e-6, use_scale=False,
-                               use_bias=False, name="head_norm")
+      self.norm = nn.BatchNorm(momentum=0.9, epsilon=weights.HEAD_BN_EPSILON,
+                               use_scale=False, use_bias=False,
+                               name="head_norm")
     self.head = nn.Dense(self.num_classes, kernel_init=nn.initializers.normal(
         self.head_init_std), name="head")
 
